@@ -59,7 +59,7 @@ func (e *env) client(token string, mod ...func(*respa.Config)) *respa.Client {
 	e.t.Helper()
 	cfg := respa.Config{
 		BaseURL: e.srv.URL + "/v1/", Token: token,
-		Retry:   respa.RetryPolicy{InitialBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond},
+		Retry: respa.RetryPolicy{InitialBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond},
 		Logger: funcr.New(func(prefix, args string) {
 			e.mu.Lock()
 			defer e.mu.Unlock()
