@@ -1,6 +1,7 @@
 package exchangesim
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -220,3 +221,4 @@ func calendarView(start, end string, max int) string {
 <m:ParentFolderIds><t:DistinguishedFolderId Id="calendar"/></m:ParentFolderIds></m:FindItem>`
 }
 
+func fmtSprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
