@@ -252,8 +252,8 @@ type planner struct {
 
 	events  map[EventKey]*Event
 	res     map[string]*Reservation
-	stamped map[string]*Event          // reservation id → event stamped with it
-	marked  map[EventKey]*Reservation  // event key → reservation carrying its marker
+	stamped map[string]*Event         // reservation id → event stamped with it
+	marked  map[EventKey]*Reservation // event key → reservation carrying its marker
 	doneEv  map[EventKey]bool
 	doneRes map[string]bool
 }

@@ -149,7 +149,7 @@ const (
 	// OriginWins: the side where the pair was born owns it; the other side's edits are put
 	// back, except that a time change made in Outlook to a Respa-born event moves the
 	// reservation, as the original product did.
-	OriginWins  ConflictPolicy = "OriginWins"
+	OriginWins   ConflictPolicy = "OriginWins"
 	ExchangeWins ConflictPolicy = "ExchangeWins"
 	RespaWins    ConflictPolicy = "RespaWins"
 )
