@@ -39,15 +39,18 @@ func (e *Entry) Pending() bool {
 
 // Ledger holds the entries of one resource, keyed by event key. The zero value is empty.
 type Ledger struct {
-	entries map[EventKey]Entry
+	// Instance is the Respa instance of the stamps; knowing it, the encoding leaves out the
+	// keys of Respa-born events, which are derived from it (about a tenth of the bytes).
+	Instance string
+	entries  map[EventKey]Entry
 }
 
 // ErrCorruptLedger means the stored ledger failed its checks; the pass treats it as lost.
 var ErrCorruptLedger = errors.New("ledger is corrupt")
 
-func (l *Ledger) Len() int { return len(l.entries) }
+func (l Ledger) Len() int { return len(l.entries) }
 
-func (l *Ledger) Get(key EventKey) (Entry, bool) {
+func (l Ledger) Get(key EventKey) (Entry, bool) {
 	e, ok := l.entries[key]
 	return e, ok
 }
@@ -62,7 +65,7 @@ func (l *Ledger) Put(e Entry) {
 func (l *Ledger) Remove(key EventKey) { delete(l.entries, key) }
 
 // Entries returns the entries sorted by key.
-func (l *Ledger) Entries() []Entry {
+func (l Ledger) Entries() []Entry {
 	out := make([]Entry, 0, len(l.entries))
 	for _, e := range l.entries {
 		out = append(out, e)
@@ -72,7 +75,7 @@ func (l *Ledger) Entries() []Entry {
 }
 
 // Linked counts the entries whose both sides exist, the base of the mass-deletion guard.
-func (l *Ledger) Linked() int {
+func (l Ledger) Linked() int {
 	n := 0
 	for _, e := range l.entries {
 		if !e.Pending() {
@@ -83,8 +86,8 @@ func (l *Ledger) Linked() int {
 }
 
 // Clone returns an independent copy.
-func (l *Ledger) Clone() Ledger {
-	c := Ledger{entries: make(map[EventKey]Entry, len(l.entries))}
+func (l Ledger) Clone() Ledger {
+	c := Ledger{Instance: l.Instance, entries: make(map[EventKey]Entry, len(l.entries))}
 	for k, v := range l.entries {
 		c.entries[k] = v
 	}
@@ -92,8 +95,8 @@ func (l *Ledger) Clone() Ledger {
 }
 
 // Equal reports whether both ledgers hold the same entries.
-func (l *Ledger) Equal(o *Ledger) bool {
-	if len(l.entries) != len(o.entries) {
+func (l Ledger) Equal(o *Ledger) bool {
+	if l.Instance != o.Instance || len(l.entries) != len(o.entries) {
 		return false
 	}
 	for k, v := range l.entries {
@@ -116,28 +119,40 @@ const (
 )
 
 // Encode returns the compact, deterministic form of the ledger.
-func (l *Ledger) Encode() []byte {
+func (l Ledger) Encode() []byte {
 	var text bytes.Buffer
-	fmt.Fprintf(&text, "%s %d %d\n", ledgerMagic, ledgerVersion, len(l.entries))
+	inst := l.Instance
+	if inst == "" {
+		inst = "-"
+	}
+	fmt.Fprintf(&text, "%s %d %d %s\n", ledgerMagic, ledgerVersion, len(l.entries), inst)
 	var line []byte
 	for _, e := range l.Entries() {
-		line = appendEntry(line[:0], &e)
+		line = appendEntry(line[:0], &e, l.Instance)
 		text.Write(line)
 	}
 	sum := sha256.Sum256(text.Bytes())
 	fmt.Fprintf(&text, "sum %s\n", hex.EncodeToString(sum[:16]))
 
 	var out bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&out, gzip.BestCompression)
+	zw, _ := gzip.NewWriterLevel(&out, gzip.DefaultCompression)
 	_, _ = zw.Write(text.Bytes())
 	_ = zw.Close()
 	return out.Bytes()
 }
 
+// derivedKey stands for the key RespaUID(instance, reservation id); '=' never starts a UID
+// we would write, and a real UID starting with it is escaped.
+const derivedKey = '='
+
 // appendEntry writes one line: key, origin, reservation id, item id, start (unix seconds),
 // duration (seconds), then the four hash halves in hex.
-func appendEntry(b []byte, e *Entry) []byte {
-	b = appendField(b, string(e.Key))
+func appendEntry(b []byte, e *Entry, instance string) []byte {
+	if instance != "" && e.Origin == FromRespa && e.ReservationID != "" && string(e.Key) == RespaUID(instance, e.ReservationID) {
+		b = append(b, derivedKey)
+	} else {
+		b = appendField(b, string(e.Key))
+	}
 	b = append(b, '\t', byte(e.Origin), '\t')
 	b = appendField(b, e.ReservationID)
 	b = append(b, '\t')
@@ -156,7 +171,7 @@ func appendEntry(b []byte, e *Entry) []byte {
 func appendField(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if c == '\t' || c == '\n' || c == '%' || c == '\r' {
+		if c == '\t' || c == '\n' || c == '%' || c == '\r' || i == 0 && c == derivedKey {
 			b = append(b, '%', "0123456789ABCDEF"[c>>4], "0123456789ABCDEF"[c&15])
 			continue
 		}
@@ -215,17 +230,20 @@ func parseLedgerText(text []byte) (Ledger, error) {
 	if !sc.Scan() {
 		return Ledger{}, errors.New("no header")
 	}
-	var magic string
+	var magic, inst string
 	var version, count int
-	if _, err := fmt.Sscanf(sc.Text(), "%s %d %d", &magic, &version, &count); err != nil || magic != ledgerMagic {
+	if _, err := fmt.Sscanf(sc.Text(), "%s %d %d %s", &magic, &version, &count, &inst); err != nil || magic != ledgerMagic {
 		return Ledger{}, fmt.Errorf("bad header %q", sc.Text())
 	}
 	if version != ledgerVersion {
 		return Ledger{}, fmt.Errorf("unsupported version %d", version)
 	}
-	l := Ledger{entries: make(map[EventKey]Entry, count)}
+	if inst == "-" {
+		inst = ""
+	}
+	l := Ledger{Instance: inst, entries: make(map[EventKey]Entry, count)}
 	for sc.Scan() {
-		e, err := parseEntry(sc.Text())
+		e, err := parseEntry(sc.Text(), inst)
 		if err != nil {
 			return Ledger{}, fmt.Errorf("line %d: %w", len(l.entries)+2, err)
 		}
@@ -243,7 +261,7 @@ func parseLedgerText(text []byte) (Ledger, error) {
 	return l, nil
 }
 
-func parseEntry(line string) (Entry, error) {
+func parseEntry(line, instance string) (Entry, error) {
 	f := strings.Split(line, "\t")
 	if len(f) != 10 {
 		return Entry{}, fmt.Errorf("want 10 fields, got %d", len(f))
@@ -263,6 +281,12 @@ func parseEntry(line string) (Entry, error) {
 	}
 	if e.ItemID, err = parseField(f[3]); err != nil {
 		return Entry{}, err
+	}
+	if f[0] == string(derivedKey) {
+		if instance == "" || e.ReservationID == "" {
+			return Entry{}, errors.New("derived key without instance or reservation id")
+		}
+		e.Key = EventKey(RespaUID(instance, e.ReservationID))
 	}
 	start, err := strconv.ParseInt(f[4], 36, 64)
 	if err != nil {

@@ -273,7 +273,7 @@ func PlanPass(in Input) (*Plan, error) {
 		doneEv:  make(map[EventKey]bool, len(in.Exchange.Events)),
 		doneRes: make(map[string]bool, len(in.Respa.Reservations)),
 	}
-	p.plan.base = Ledger{entries: make(map[EventKey]Entry, in.Ledger.Len())}
+	p.plan.base = Ledger{Instance: s.Instance, entries: make(map[EventKey]Entry, in.Ledger.Len())}
 	p.index()
 	for _, old := range in.Ledger.Entries() {
 		p.entry(old)
