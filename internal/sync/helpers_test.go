@@ -28,7 +28,9 @@ const (
 	resource = "av1"
 )
 
-func at(day, hour int) time.Time { return t0.Add(time.Duration(day)*24*time.Hour + time.Duration(hour-8)*time.Hour) }
+func at(day, hour int) time.Time {
+	return t0.Add(time.Duration(day)*24*time.Hour + time.Duration(hour-8)*time.Hour)
+}
 
 func opts() rx.Options {
 	return rx.Options{
