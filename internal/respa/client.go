@@ -346,6 +346,7 @@ func (c *Client) rejection(method, path string, body []byte) error {
 	switch {
 	case json.Unmarshal(body, &obj) == nil:
 		for k, v := range obj {
+			k = c.scrub(k)
 			msgs := messages(v)
 			for i := range msgs {
 				msgs[i] = c.scrub(msgs[i])
