@@ -372,3 +372,19 @@ func TestTimesAreRespaStyle(t *testing.T) {
 		t.Errorf("humanizeDuration = %q", got)
 	}
 }
+
+func TestAdminSetupRoutes(t *testing.T) {
+	sim := New(Options{})
+	srv := httptest.NewServer(sim)
+	defer func() { sim.Close(); srv.Close() }()
+	f := &fixture{t: t, sim: sim, srv: srv}
+	expect(t, f.call("POST", "/admin/units", "", Unit{ID: "u9", Name: map[string]string{"sv": "Enhet"}}), 201, `"id":"u9"`)
+	expect(t, f.call("POST", "/admin/resources", "", map[string]any{"id": "r9", "unit": "u9", "name": map[string]string{"fi": "Sali"}, "need_manual_confirmation": true, "max_period": "2h"}), 201, `"reservable":true`)
+	expect(t, f.call("POST", "/admin/users", "", User{Username: "ops", Staff: true}), 201, `"username":"ops"`)
+	expect(t, f.call("POST", "/admin/tokens", "", Token{Kind: "Token", Key: "k9", Username: "ops"}), 201, `"kind":"Token"`)
+	expect(t, f.call("POST", "/admin/tokens", "", Token{Kind: "Token", Key: "k0", Username: "ghost"}), 400, "unknown user")
+	expect(t, f.call("GET", "/v1/resource/r9/", "Token k9", nil), 200, `"max_period":"02:00:00"`)
+	expect(t, f.call("POST", "/admin/seed", "", SeedOptions{Units: 1, Resources: 2, ReservationsPerResource: 3}), 201, `"resources":["res-0001","res-0002"]`)
+	expect(t, f.call("GET", "/v1/reservation/?resource=res-0001,res-0002", "Token k9", nil), 200, `"count":6`)
+	expect(t, f.call("GET", "/admin/nothing", "", nil), 404, "no admin route")
+}
