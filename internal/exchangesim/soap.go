@@ -175,9 +175,9 @@ func faultDoc(code, text string, messageXML func(mx *etree.Element)) *etree.Docu
 	fc := f.CreateElement("faultcode")
 	fc.CreateAttr("xmlns:a", nsTypes)
 	fc.SetText("a:" + code)
-	fs := f.CreateElement("faultstring")
-	fs.CreateAttr("xml:lang", "en-US")
-	fs.SetText(text)
+	// Exchange adds xml:lang="en-US" here; the project's envelope schema has
+	// no room for it, and clients ignore it.
+	f.CreateElement("faultstring").SetText(text)
 	d := f.CreateElement("detail")
 	rc := d.CreateElement("e:ResponseCode")
 	rc.CreateAttr("xmlns:e", nsErrors)
