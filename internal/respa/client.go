@@ -302,6 +302,15 @@ func (c *Client) attempt(ctx context.Context, rq request, target *url.URL, paylo
 		return code, 0, c.apiError(rq.method, target.Path, code, data, ErrForbidden)
 	case code == http.StatusNotFound:
 		return code, 0, c.apiError(rq.method, target.Path, code, data, ErrNotFound)
+	case code >= 300 && code < 400:
+		// Redirects are not followed (the token must stay on BaseURL's
+		// host); say where it pointed, so an http->https or missing-slash
+		// base URL is easy to fix.
+		e := &APIError{Method: rq.method, Path: target.Path, StatusCode: code}
+		if loc, err := target.Parse(resp.Header.Get("Location")); err == nil && loc.Host != "" {
+			e.Detail = c.scrub("redirected to " + loc.Scheme + "://" + loc.Host + loc.Path + "; fix the base URL")
+		}
+		return code, 0, e
 	default:
 		return code, 0, c.apiError(rq.method, target.Path, code, data, nil)
 	}

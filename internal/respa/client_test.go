@@ -544,3 +544,35 @@ func TestTokensNeverLeak(t *testing.T) {
 		t.Fatal("nothing was logged, so the log check proves nothing")
 	}
 }
+
+func TestRedirectIsNotFollowed(t *testing.T) {
+	e := newEnv(t)
+	hits := 0
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits++
+		if r.Header.Get("Authorization") != "" {
+			t.Error("token followed the redirect")
+		}
+	}))
+	defer target.Close()
+	redirector := httptest.NewServer(http.RedirectHandler(target.URL+"/v1/reservation/", http.StatusFound))
+	defer redirector.Close()
+	c, err := respa.New(respa.Config{BaseURL: redirector.URL + "/v1/", Token: staffKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.CheckAccess(ctx(t))
+	if err == nil || !strings.Contains(err.Error(), "redirected to "+target.URL+"/v1/reservation/") || hits != 0 {
+		t.Fatalf("redirect: %v (target hit %d times)", err, hits)
+	}
+	e.noSecrets(err)
+}
+
+func TestListOnlyEmptyIDsListsNothing(t *testing.T) {
+	e := newEnv(t)
+	seed(t, e, 1, 2)
+	rs, err := e.client(staffKey).ListReservations(ctx(t), respa.ListOptions{ResourceIDs: []string{""}})
+	if err != nil || len(rs) != 0 || e.sim.APIRequests() != 0 {
+		t.Fatalf("listed %d with %d requests, %v; want nothing", len(rs), e.sim.APIRequests(), err)
+	}
+}

@@ -97,6 +97,9 @@ func chunkIDs(ids []string, per int) [][]string {
 			uniq = append(uniq, id)
 		}
 	}
+	if len(uniq) == 0 {
+		return nil // only empty ids: nothing to list, not everything
+	}
 	var out [][]string
 	for len(uniq) > per {
 		out = append(out, uniq[:per])

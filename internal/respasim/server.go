@@ -552,25 +552,37 @@ func (s *Server) listReservations(w http.ResponseWriter, r *http.Request, u *Use
 // sortReservationsLocked orders as Respa's queryset does (begin, unit name,
 // resource name) and then by id, a tie-breaker Respa lacks.
 func (s *Server) sortReservationsLocked(rs []*Reservation, descending bool) {
-	name := func(m map[string]string) string { return m["fi"] }
-	sort.Slice(rs, func(i, j int) bool {
-		a, b := rs[i], rs[j]
-		if !a.Begin.Equal(b.Begin) {
-			if descending {
-				return a.Begin.After(b.Begin)
+	type keyed struct {
+		r              *Reservation
+		unit, resource string
+	}
+	ks := make([]keyed, len(rs))
+	for i, r := range rs {
+		k := keyed{r: r}
+		if res := s.resources[r.ResourceID]; res != nil {
+			k.resource = res.Name["fi"]
+			if u := s.units[res.UnitID]; u != nil {
+				k.unit = u.Name["fi"]
 			}
-			return a.Begin.Before(b.Begin)
 		}
-		ra, rb := s.resources[a.ResourceID], s.resources[b.ResourceID]
-		ua, ub := s.units[ra.UnitID], s.units[rb.UnitID]
-		if ua != nil && ub != nil && name(ua.Name) != name(ub.Name) {
-			return name(ua.Name) < name(ub.Name)
+		ks[i] = k
+	}
+	sort.Slice(ks, func(i, j int) bool {
+		a, b := ks[i], ks[j]
+		if !a.r.Begin.Equal(b.r.Begin) {
+			return a.r.Begin.Before(b.r.Begin) != descending
 		}
-		if name(ra.Name) != name(rb.Name) {
-			return name(ra.Name) < name(rb.Name)
+		if a.unit != b.unit {
+			return a.unit < b.unit
 		}
-		return a.ID < b.ID
+		if a.resource != b.resource {
+			return a.resource < b.resource
+		}
+		return a.r.ID < b.r.ID
 	})
+	for i := range ks {
+		rs[i] = ks[i].r
+	}
 }
 
 // reservationJSONLocked renders a reservation for user u, hiding what
