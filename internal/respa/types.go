@@ -49,7 +49,10 @@ type Reservation struct {
 	// Comments holds the operator's identity marker for reservations born
 	// in Exchange. Respa shows it only to staff and accepts it only from
 	// staff; an empty value is not sent.
-	Comments   string
+	Comments string
+	// StaffEvent marks a staff event; Respa then requires only
+	// reserver_name and event_description of the resource's extra fields.
+	// Only resource managers may set it.
 	StaffEvent bool
 	// Type is "normal" or "blocked"; empty is not sent (Respa's default normal).
 	Type string

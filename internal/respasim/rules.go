@@ -309,6 +309,9 @@ func (s *Server) checkRequired(in *reservationInput, res *Resource) *apiError {
 // create is POST /v1/reservation/ followed by perform_create.
 func (s *Server) create(u *User, in *reservationInput) (*Reservation, *apiError) {
 	now := s.now()
+	if aerr := s.checkUser(in); aerr != nil {
+		return nil, aerr
+	}
 	res, aerr := s.inputResource(u, in)
 	if aerr != nil {
 		return nil, aerr
@@ -331,6 +334,22 @@ func (s *Server) create(u *User, in *reservationInput) (*Reservation, *apiError)
 	s.reservations[r.ID] = r
 	s.byResource[res.ID] = append(s.byResource[res.ID], r.ID)
 	return r, nil
+}
+
+// checkUser is the serializer's to_internal_value for "user": an unknown
+// id is refused for anyone, before any permission check.
+func (s *Server) checkUser(in *reservationInput) *apiError {
+	if !in.has("user") {
+		return nil
+	}
+	for _, u := range s.users {
+		if u.ID == in.UserID {
+			return nil
+		}
+	}
+	return &apiError{status: http.StatusBadRequest, body: map[string]any{
+		"user": map[string][]string{"id": {fmt.Sprintf("Invalid pk \"%s\" - object does not exist.", in.UserID)}},
+	}}
 }
 
 // inputResource resolves the body's resource the way DRF's primary key
@@ -382,6 +401,9 @@ func (s *Server) update(u *User, id int, in *reservationInput, partial bool) (*R
 			}
 		}
 	} else {
+		if aerr := s.checkUser(in); aerr != nil {
+			return nil, aerr
+		}
 		if res, aerr = s.inputResource(u, in); aerr != nil {
 			return nil, aerr
 		}

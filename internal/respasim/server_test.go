@@ -133,6 +133,7 @@ func TestValidationMessagesAndStatusCodes(t *testing.T) {
 		{"user staff event", user, staffEvent, 400, `{"staff_event":["Only allowed to be set by resource managers"]}`},
 		{"user not reservable", user, f.reservationBody("closed", 3*time.Hour, 4*time.Hour), 403, `You are not allowed to make reservations in this resource.`},
 		{"unknown resource", staff, f.reservationBody("nope", 3*time.Hour, 4*time.Hour), 400, `{"resource":["Invalid pk \"nope\" - object does not exist."]}`},
+		{"unknown user", staff, map[string]any{"resource": "room1", "begin": f.base.Add(3 * time.Hour), "end": f.base.Add(4 * time.Hour), "user": map[string]any{"id": "nobody"}}, 400, `{"user":{"id":["Invalid pk \"nobody\" - object does not exist."]}}`},
 		{"missing fields", staff, map[string]any{"resource": "room1"}, 400, `"begin":["This field is required."]`},
 		{"bad datetime", staff, map[string]any{"resource": "room1", "begin": "tomorrow", "end": "later"}, 400, `Datetime has wrong format`},
 		{"anonymous", "", f.reservationBody("room1", 3*time.Hour, 4*time.Hour), 401, `Authentication credentials were not provided.`},
