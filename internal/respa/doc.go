@@ -91,7 +91,9 @@
 //     or the modify permission, never in waiting_for_payment, and a
 //     confirmed reservation of a manual-confirmation resource only with the
 //     approve permission; otherwise 403 "You do not have permission to
-//     perform this action.".
+//     perform this action.". Unit and general admins get most permissions
+//     through their role, but not approve (granted explicitly or by being a
+//     superuser), so the operator's account needs it for such resources.
 //   - perform_create: a new reservation is confirmed, or requested when the
 //     resource needs manual confirmation and the user may not bypass it
 //     (staff may), or waiting_for_payment when it has an order.
