@@ -821,7 +821,30 @@ func (s *Server) syncFolderItems(c *call) *etree.Document {
 	return doc
 }
 
+// backend is the simulated mailbox server holding a mailbox's subscriptions;
+// mailboxes are spread over three, so a subscription group must keep to one.
+func backend(mb *mailbox) string {
+	h := 0
+	for _, r := range strings.ToLower(mb.smtp) {
+		h = h*31 + int(r)
+	}
+	if h < 0 {
+		h = -h
+	}
+	return fmt.Sprintf("SIMMBX%02d.sim.local~%d", h%3+1, h%3+1)
+}
+
+const affinityCookie = "X-BackEndOverrideCookie"
+
 func setAffinityCookie(w http.ResponseWriter, mb *mailbox) {
-	http.SetCookie(w, &http.Cookie{Name: "X-BackEndOverrideCookie",
-		Value: fmt.Sprintf("SIMMBX01.sim.local~%d", len(mb.smtp)*7919), Path: "/", HttpOnly: true})
+	http.SetCookie(w, &http.Cookie{Name: affinityCookie, Value: backend(mb), Path: "/", HttpOnly: true})
+}
+
+// hasAffinity reports whether the request reached the subscription's backend.
+func (s *Server) hasAffinity(c *call, sub *subscription) bool {
+	if !s.opts.RequireAffinity {
+		return true
+	}
+	ck, err := c.r.Cookie(affinityCookie)
+	return err == nil && ck.Value == backend(sub.mb)
 }

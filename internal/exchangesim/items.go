@@ -175,7 +175,7 @@ func (s *Server) writeItem(parent *etree.Element, v view, sh shape, mode int) {
 	if v.Location != "" {
 		leaf("Location", v.Location)
 	}
-	meeting := len(v.Required)+len(v.Optional) > 0
+	meeting := len(v.Required)+len(v.Optional) > 0 || !strings.EqualFold(v.Organizer.SMTP, mb.smtp)
 	leaf("IsMeeting", strconv.FormatBool(meeting))
 	leaf("IsCancelled", "false")
 	leaf("IsRecurring", strconv.FormatBool(v.occ != nil))

@@ -72,14 +72,15 @@ func TestResponsesValidateAgainstSchema(t *testing.T) {
 	// Stream envelopes: keep-alive, notifications, Closed.
 	now := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
 	for _, doc := range []*etree.Document{
-		streamEnvelope(nil, "OK"),
+		streamEnvelope(nil, "OK", nil, nil),
 		streamEnvelope(func(ns *etree.Element) {
 			n := ns.CreateElement("t:Notification")
 			n.CreateElement("t:SubscriptionId").SetText(sub)
 			writeEvent(n, event{kind: "CreatedEvent", itemID: master.ID, parentID: "AAAA", at: now})
 			writeEvent(n, event{kind: "ModifiedEvent", folderID: "AAAA", parentID: "AAAB", at: now, watermark: "AQ=="})
-		}, "OK"),
-		streamEnvelope(nil, "Closed"),
+		}, "OK", nil, nil),
+		streamEnvelope(nil, "Closed", nil, nil),
+		streamEnvelope(nil, "Closed", errf("ErrorNewEventStreamConnectionOpened", "superseded"), []string{sub}),
 	} {
 		var b bytes.Buffer
 		if _, err := doc.WriteTo(&b); err != nil {

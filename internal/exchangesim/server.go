@@ -37,6 +37,10 @@ type Options struct {
 	TokenTTL time.Duration
 	// MaxSubscriptionsPerMailbox is EWSMaxSubscriptions (20 on Exchange Online).
 	MaxSubscriptionsPerMailbox int
+	// RequireAffinity makes GetStreamingEvents and GetEvents demand the
+	// X-BackEndOverrideCookie that Subscribe set, as Exchange 2013 and later
+	// do; without it they answer ErrorSubscriptionNotFound.
+	RequireAffinity bool
 	// AdminToken, when set, must be sent as "Authorization: Bearer <token>" to /admin/.
 	AdminToken string
 	// Now replaces the clock, for tests.
@@ -205,6 +209,11 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadRequest, "unsupported_grant_type", fmt.Sprintf("The grant type %q is not supported.", gt))
 		return
 	}
+	if scope := r.PostForm.Get("scope"); scope != "" && !strings.HasSuffix(scope, "/.default") {
+		// The client credentials flow only knows a resource's static permissions.
+		fail(http.StatusBadRequest, "invalid_scope", "The scope for the client credentials flow must end in /.default.")
+		return
+	}
 	id, secret, ok := r.BasicAuth()
 	if !ok {
 		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
@@ -222,9 +231,10 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	_ = json.NewEncoder(w).Encode(map[string]any{
-		"token_type":   "Bearer",
-		"expires_in":   int(s.opts.TokenTTL.Seconds()),
-		"access_token": tok,
+		"token_type":     "Bearer",
+		"expires_in":     int(s.opts.TokenTTL.Seconds()),
+		"ext_expires_in": int(s.opts.TokenTTL.Seconds()),
+		"access_token":   tok,
 	})
 }
 
@@ -315,6 +325,10 @@ func (s *Server) serveEWS(w http.ResponseWriter, r *http.Request) {
 		mbName = c.mb.smtp
 	}
 	s.count(c.op, mbName)
+	if c.mb != nil && s.impersonating(c) && !strings.EqualFold(r.Header.Get("X-AnchorMailbox"), c.mb.smtp) {
+		// Exchange routes such requests poorly; counted so client tests can assert on it.
+		s.count("MissingAnchorMailbox", mbName)
+	}
 	s.logf("EWS %s principal=%s mailbox=%s", c.op, who, mbName)
 	if s.injectFault(c) {
 		return

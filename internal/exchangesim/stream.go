@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/beevik/etree"
@@ -38,8 +39,12 @@ type subscription struct {
 
 // stream is one open GetStreamingEvents response.
 type stream struct {
-	kill chan struct{} // closed to cut the connection
+	kill       chan struct{} // closed to end the connection
+	once       sync.Once
+	superseded []string // subscriptions a newer connection took over; guarded by store.mu
 }
+
+func (st *stream) stop() { st.once.Do(func() { close(st.kill) }) }
 
 func (sub *subscription) signal() {
 	select {
@@ -180,7 +185,7 @@ func (s *Server) getEvents(c *call) *etree.Document {
 		s.dropSubscriptionLocked(sub)
 		sub = nil
 	}
-	if sub == nil || sub.streaming {
+	if sub == nil || sub.streaming || !s.hasAffinity(c, sub) {
 		message(msgs, "GetEvents", errSubscriptionNotFound())
 		return doc
 	}
@@ -249,7 +254,7 @@ func (s *Server) getStreamingEvents(c *call) *etree.Document {
 	s.store.mu.Lock()
 	for _, e := range ids {
 		sub := s.subs[text(e)]
-		if sub == nil || sub.killed || !sub.streaming || (c.mb != nil && sub.mb != c.mb) {
+		if sub == nil || sub.killed || !sub.streaming || (c.mb != nil && sub.mb != c.mb) || !s.hasAffinity(c, sub) {
 			bad = append(bad, text(e))
 			continue
 		}
@@ -262,7 +267,8 @@ func (s *Server) getStreamingEvents(c *call) *etree.Document {
 	for _, sub := range subs {
 		if sub.stream != nil {
 			// A newer connection takes the subscription over; the old one is told so.
-			close(sub.stream.kill)
+			sub.stream.superseded = append(sub.stream.superseded, sub.id)
+			sub.stream.stop()
 		}
 		sub.stream = st
 	}
@@ -295,7 +301,7 @@ func (s *Server) getStreamingEvents(c *call) *etree.Document {
 		flusher.Flush()
 		return true
 	}
-	if !send(streamEnvelope(nil, "OK")) {
+	if !send(streamEnvelope(nil, "OK", nil, nil)) {
 		return nil
 	}
 	timeout := time.NewTimer(time.Duration(minutes) * s.opts.StreamTimeoutUnit)
@@ -320,25 +326,27 @@ func (s *Server) getStreamingEvents(c *call) *etree.Document {
 			}
 		}(sub)
 	}
-	defer func() {
-		select {
-		case <-st.kill:
-		default:
-			close(st.kill)
-		}
-	}()
+	defer st.stop()
 	for {
 		select {
 		case <-c.r.Context().Done():
 			return nil
 		case <-st.kill:
-			// Killed streams and superseded connections are cut, not closed politely.
+			s.store.mu.Lock()
+			taken := st.superseded
+			s.store.mu.Unlock()
+			if len(taken) > 0 {
+				send(streamEnvelope(nil, "Closed", errf("ErrorNewEventStreamConnectionOpened",
+					"The request was terminated because a new event stream connection was opened."), taken))
+				return nil
+			}
+			// Killed streams are cut, not closed politely.
 			panic(http.ErrAbortHandler)
 		case <-timeout.C:
-			send(streamEnvelope(nil, "Closed"))
+			send(streamEnvelope(nil, "Closed", nil, nil))
 			return nil
 		case <-keepAlive.C:
-			if !send(streamEnvelope(nil, "OK")) {
+			if !send(streamEnvelope(nil, "OK", nil, nil)) {
 				return nil
 			}
 		case <-wake:
@@ -374,7 +382,7 @@ func (s *Server) getStreamingEvents(c *call) *etree.Document {
 							writeEvent(n, e)
 						}
 					}
-				}, "OK")
+				}, "OK", nil, nil)
 				if !send(doc) {
 					return nil
 				}
@@ -388,7 +396,7 @@ func (s *Server) getStreamingEvents(c *call) *etree.Document {
 
 // streamEnvelope is one envelope of a stream, shaped as Exchange writes them
 // (default-namespace Envelope, soap11: Header and Body).
-func streamEnvelope(notifications func(*etree.Element), status string) *etree.Document {
+func streamEnvelope(notifications func(*etree.Element), status string, failure *ewsError, failedIDs []string) *etree.Document {
 	doc := etree.NewDocument()
 	env := doc.CreateElement("Envelope")
 	env.CreateAttr("xmlns", nsSOAP)
@@ -404,11 +412,15 @@ func streamEnvelope(notifications func(*etree.Element), status string) *etree.Do
 	r := b.CreateElement("m:GetStreamingEventsResponse")
 	r.CreateAttr("xmlns:m", nsMessages)
 	r.CreateAttr("xmlns:t", nsTypes)
-	m := r.CreateElement("m:ResponseMessages").CreateElement("m:GetStreamingEventsResponseMessage")
-	m.CreateAttr("ResponseClass", "Success")
-	m.CreateElement("m:ResponseCode").SetText("NoError")
+	m := message(r.CreateElement("m:ResponseMessages"), "GetStreamingEvents", failure)
 	if notifications != nil {
 		notifications(m.CreateElement("m:Notifications"))
+	}
+	if len(failedIDs) > 0 {
+		list := m.CreateElement("m:ErrorSubscriptionIds")
+		for _, id := range failedIDs {
+			list.CreateElement("t:SubscriptionId").SetText(id)
+		}
 	}
 	m.CreateElement("m:ConnectionStatus").SetText(status)
 	return doc
@@ -443,12 +455,8 @@ func (s *Server) KillStreams(mailbox string) int {
 			}
 		}
 		if match {
-			select {
-			case <-st.kill:
-			default:
-				close(st.kill)
-				n++
-			}
+			st.stop()
+			n++
 		}
 	}
 	return n

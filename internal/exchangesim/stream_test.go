@@ -14,6 +14,7 @@ import (
 // envelopeSeen summarises one envelope of a GetStreamingEvents body.
 type envelopeSeen struct {
 	status string
+	code   string
 	events []string
 	raw    string
 }
@@ -28,7 +29,7 @@ func readStream(body io.Reader) (<-chan envelopeSeen, <-chan error) {
 		dec := xml.NewDecoder(body)
 		depth := 0
 		cur := envelopeSeen{}
-		var inStatus bool
+		var inStatus, inCode bool
 		for {
 			tok, err := dec.Token()
 			if err != nil {
@@ -46,14 +47,19 @@ func readStream(body io.Reader) (<-chan envelopeSeen, <-chan error) {
 					cur.events = append(cur.events, tk.Name.Local)
 				case "ConnectionStatus":
 					inStatus = true
+				case "ResponseCode":
+					inCode = true
 				}
 			case xml.CharData:
 				if inStatus {
 					cur.status += strings.TrimSpace(string(tk))
 				}
+				if inCode {
+					cur.code += strings.TrimSpace(string(tk))
+				}
 			case xml.EndElement:
 				depth--
-				inStatus = false
+				inStatus, inCode = false, false
 				if depth == 0 && tk.Name.Local == "Envelope" && tk.Name.Space == nsSOAP {
 					out <- cur
 					cur = envelopeSeen{}
@@ -138,7 +144,7 @@ func TestStreamingDeliversChangesLiveAndClosesAtTimeout(t *testing.T) {
 	}
 	envs, errc := openStream(t, c, id)
 	first, _ := next(t, envs, 2*time.Second)
-	if first.status != "OK" || len(first.events) != 0 {
+	if first.status != "OK" || first.code != "NoError" || len(first.events) != 0 {
 		t.Fatalf("first envelope: %+v, want a keep-alive with ConnectionStatus OK", first)
 	}
 	// A person books the room while the stream is open.
@@ -240,5 +246,59 @@ func TestPullSubscription(t *testing.T) {
 	_, root = c.do(`<m:GetEvents><m:SubscriptionId>` + id + `</m:SubscriptionId><m:Watermark>` + wm + `</m:Watermark></m:GetEvents>`)
 	if find(root, "StatusEvent") == nil {
 		t.Errorf("idle GetEvents: no StatusEvent")
+	}
+}
+
+func TestStreamingAffinityAndSupersededConnection(t *testing.T) {
+	_, url := testSim(t, Options{RequireAffinity: true, StreamTimeoutUnit: 5 * time.Second, KeepAliveInterval: time.Second})
+	c := client{t: t, url: url, user: svcUser, pass: svcPass, impersonate: room1}
+	id, resp := subscribe(t, c)
+	var cookie *http.Cookie
+	for _, ck := range resp.Cookies() {
+		if ck.Name == "X-BackEndOverrideCookie" {
+			cookie = ck
+		}
+	}
+	if cookie == nil {
+		t.Fatal("no affinity cookie")
+	}
+	if _, root := c.do(streamingRequest(1, id)); codes(root)[0] != "ErrorSubscriptionNotFound" {
+		t.Errorf("without the affinity cookie: %v, want ErrorSubscriptionNotFound", codes(root))
+	}
+	open := func() (<-chan envelopeSeen, <-chan error) {
+		req, _ := http.NewRequest(http.MethodPost, url+"/EWS/Exchange.asmx", strings.NewReader(c.envelope(streamingRequest(1, id))))
+		req.SetBasicAuth(svcUser, svcPass)
+		req.Header.Set("X-AnchorMailbox", room1)
+		req.AddCookie(cookie)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return readStream(resp.Body)
+	}
+	first, _ := open()
+	if e, _ := next(t, first, 2*time.Second); e.status != "OK" {
+		t.Fatalf("with the cookie: %+v", e)
+	}
+	// A second connection for the same subscription ends the first with
+	// ErrorNewEventStreamConnectionOpened.
+	second, _ := open()
+	next(t, second, 2*time.Second)
+	var last envelopeSeen
+	for e := range first {
+		last = e
+	}
+	if last.status != "Closed" || last.code != "ErrorNewEventStreamConnectionOpened" {
+		t.Errorf("superseded stream ended with %+v, want ErrorNewEventStreamConnectionOpened and Closed", last)
+	}
+}
+
+func TestMissingAnchorMailboxIsCounted(t *testing.T) {
+	sim, url := testSim(t, Options{})
+	c := client{t: t, url: url, user: svcUser, pass: svcPass, impersonate: room1}
+	c.do(getCalendar)
+	if got := sim.Counters().ByOperation["MissingAnchorMailbox"]; got != 1 {
+		t.Errorf("MissingAnchorMailbox = %d, want 1", got)
 	}
 }
