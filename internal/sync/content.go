@@ -102,13 +102,13 @@ func reservationTimes(r *Reservation) (time.Time, time.Time) {
 }
 
 // hashEvent fingerprints what we sync from an event. ItemId, ChangeKey and our stamp are
-// left out: a new ChangeKey from a no-op save, or our own stamp, is not a change.
+// left out: a new ChangeKey from a no-op save, or our own stamp, is not a change. So is the
+// organizer, which a create through EWS or Graph sets to whoever made it.
 func hashEvent(e *Event, tz *time.Location) Hash {
 	s, en := timesOf(e, tz)
 	h := uint32(fnvOffset32)
 	h = fnvString(h, normText(e.Subject))
 	h = fnvString(h, normText(e.Body))
-	h = fnvString(h, strings.ToLower(strings.TrimSpace(e.Organizer.Email)))
 	return Hash{Time: timeHash(s, en), Text: nonZero(h)}
 }
 

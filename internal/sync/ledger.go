@@ -27,6 +27,11 @@ type Entry struct {
 	Start, End time.Time
 	Exchange   Hash
 	Respa      Hash
+	// ExchangeAlt and RespaAlt are set while a write to that side is in flight: the hash the
+	// item will have once the write lands. Either value then counts as "unchanged", so a crash
+	// before or after the write is not mistaken for a person's edit.
+	ExchangeAlt Hash
+	RespaAlt    Hash
 }
 
 // Pending reports whether the create on the target side has not been confirmed yet.
@@ -145,8 +150,9 @@ func (l Ledger) Encode() []byte {
 // we would write, and a real UID starting with it is escaped.
 const derivedKey = '='
 
-// appendEntry writes one line: key, origin, reservation id, item id, start (unix seconds),
-// duration (seconds), then the four hash halves in hex.
+// appendEntry writes one line: key, origin, reservation id, item id, start (unix seconds,
+// base 36), duration (seconds, base 36), then the four hash halves in hex, and four more
+// while a write is in flight.
 func appendEntry(b []byte, e *Entry, instance string) []byte {
 	if instance != "" && e.Origin == FromRespa && e.ReservationID != "" && string(e.Key) == RespaUID(instance, e.ReservationID) {
 		b = append(b, derivedKey)
@@ -161,7 +167,11 @@ func appendEntry(b []byte, e *Entry, instance string) []byte {
 	b = strconv.AppendInt(b, e.Start.Unix(), 36)
 	b = append(b, '\t')
 	b = strconv.AppendInt(b, int64(e.End.Sub(e.Start)/time.Second), 36)
-	for _, h := range [4]uint32{e.Exchange.Time, e.Exchange.Text, e.Respa.Time, e.Respa.Text} {
+	hs := []uint32{e.Exchange.Time, e.Exchange.Text, e.Respa.Time, e.Respa.Text}
+	if e.ExchangeAlt != (Hash{}) || e.RespaAlt != (Hash{}) {
+		hs = append(hs, e.ExchangeAlt.Time, e.ExchangeAlt.Text, e.RespaAlt.Time, e.RespaAlt.Text)
+	}
+	for _, h := range hs {
 		b = append(b, '\t')
 		b = strconv.AppendUint(b, uint64(h), 16)
 	}
@@ -263,8 +273,8 @@ func parseLedgerText(text []byte) (Ledger, error) {
 
 func parseEntry(line, instance string) (Entry, error) {
 	f := strings.Split(line, "\t")
-	if len(f) != 10 {
-		return Entry{}, fmt.Errorf("want 10 fields, got %d", len(f))
+	if len(f) != 10 && len(f) != 14 {
+		return Entry{}, fmt.Errorf("want 10 or 14 fields, got %d", len(f))
 	}
 	var e Entry
 	key, err := parseField(f[0])
@@ -298,8 +308,8 @@ func parseEntry(line, instance string) (Entry, error) {
 	}
 	e.Start = time.Unix(start, 0).UTC()
 	e.End = e.Start.Add(time.Duration(dur) * time.Second)
-	var hs [4]uint32
-	for i := range hs {
+	var hs [8]uint32
+	for i := range len(f) - 6 {
 		v, err := strconv.ParseUint(f[6+i], 16, 32)
 		if err != nil {
 			return Entry{}, fmt.Errorf("bad hash %q", f[6+i])
@@ -308,5 +318,7 @@ func parseEntry(line, instance string) (Entry, error) {
 	}
 	e.Exchange = Hash{Time: hs[0], Text: hs[1]}
 	e.Respa = Hash{Time: hs[2], Text: hs[3]}
+	e.ExchangeAlt = Hash{Time: hs[4], Text: hs[5]}
+	e.RespaAlt = Hash{Time: hs[6], Text: hs[7]}
 	return e, nil
 }

@@ -241,6 +241,14 @@ func (f *effect) entry() (Entry, bool) {
 			e.Exchange.Text, e.Respa.Text = old[0].Text, old[1].Text
 		}
 	}
+	// A write not known to have landed may still land (a timeout, a crash): remember what it
+	// would make the item look like.
+	if f.writes[exSide] != 0 && f.status[exSide] != statusOK {
+		e.ExchangeAlt = f.post.Exchange
+	}
+	if f.writes[resSide] != 0 && f.status[resSide] != statusOK {
+		e.RespaAlt = f.post.Respa
+	}
 	return e, true
 }
 
@@ -748,12 +756,12 @@ func (p *planner) eventText(origin Origin, e *Event, r *Reservation) (Event, Fie
 // update plans the writes of a linked pair where both sides are alive.
 func (p *planner) update(old *Entry, origin Origin, e *Event, r *Reservation) {
 	exNow, resNow := hashEvent(e, p.s.TimeZone), hashReservation(r)
-	var exOld, resOld Hash
+	var exOld, resOld, exAlt, resAlt Hash
 	if old != nil {
-		exOld, resOld = old.Exchange, old.Respa
+		exOld, resOld, exAlt, resAlt = old.Exchange, old.Respa, old.ExchangeAlt, old.RespaAlt
 	}
-	exTC, resTC := exOld.Time == 0 || exOld.Time != exNow.Time, resOld.Time == 0 || resOld.Time != resNow.Time
-	exXC, resXC := exOld.Text == 0 || exOld.Text != exNow.Text, resOld.Text == 0 || resOld.Text != resNow.Text
+	exTC, resTC := changed(exOld.Time, exAlt.Time, exNow.Time), changed(resOld.Time, resAlt.Time, resNow.Time)
+	exXC, resXC := changed(exOld.Text, exAlt.Text, exNow.Text), changed(resOld.Text, resAlt.Text, resNow.Text)
 	f := effect{before: old, post: p.entryOf(e.Key(), origin, e, r)}
 	if !exTC && !resTC && !exXC && !resXC {
 		p.addSettled(f)
@@ -846,6 +854,12 @@ func (p *planner) update(old *Entry, origin Origin, e *Event, r *Reservation) {
 	}
 }
 
+// changed reports whether a hash half moved since the ledger: unknown counts as changed, and
+// the value a write in flight was going to produce counts as unchanged.
+func changed(old, alt, now uint32) bool {
+	return old == 0 || now != old && now != alt
+}
+
 // addSettled records a pair that needs no write.
 func (p *planner) addSettled(f effect) {
 	if e, ok := f.entry(); ok {
@@ -899,9 +913,11 @@ func (p *planner) createReservation(e *Event, old *Entry) {
 		ReserverName: strings.TrimSpace(who.Name), ReserverEmail: strings.TrimSpace(who.Email),
 		Comments: Marker(k),
 	}
-	intent := Entry{Key: k, ItemID: e.ItemID, Origin: FromExchange, Start: s, End: en}
-	post := intent
-	post.Exchange, post.Respa = hashEvent(e, p.s.TimeZone), hashReservation(&r)
+	post := Entry{Key: k, ItemID: e.ItemID, Origin: FromExchange, Start: s, End: en,
+		Exchange: hashEvent(e, p.s.TimeZone), Respa: hashReservation(&r)}
+	// The intent carries the hashes the pair will have, so that if the create lands and the
+	// ledger save after it does not, an edit made meanwhile is still seen as an edit.
+	intent := post
 	f := effect{before: old, intent: &intent, post: post}
 	f.writes[resSide] = groupTime | groupText
 	reason := "new event in Exchange"
@@ -946,9 +962,9 @@ func (p *planner) createEvent(r *Reservation, old *Entry) error {
 		Start: b, End: en, Link: RespaLink(p.s.Instance, r.ID),
 	}
 	k := ev.Key()
-	intent := Entry{Key: k, ReservationID: r.ID, Origin: FromRespa, Start: b, End: en}
-	post := intent
-	post.Exchange, post.Respa = hashEvent(&ev, p.s.TimeZone), hashReservation(r)
+	post := Entry{Key: k, ReservationID: r.ID, Origin: FromRespa, Start: b, End: en,
+		Exchange: hashEvent(&ev, p.s.TimeZone), Respa: hashReservation(r)}
+	intent := post
 	f := effect{before: old, intent: &intent, post: post}
 	f.writes[exSide] = groupTime | groupText
 	reason := "new confirmed reservation in Respa"
