@@ -389,3 +389,18 @@ func TestAdminSetupRoutes(t *testing.T) {
 	expect(t, f.call("GET", "/v1/reservation/?resource=res-0001,res-0002", "Token k9", nil), 200, `"count":6`)
 	expect(t, f.call("GET", "/admin/nothing", "", nil), 404, "no admin route")
 }
+
+func TestLatencyAppliesToAPIOnly(t *testing.T) {
+	sim := New(Options{Latency: time.Hour})
+	srv := httptest.NewServer(sim)
+	defer func() { sim.Close(); srv.Close() }()
+	client := &http.Client{Timeout: 2 * time.Second}
+	if _, err := client.Get(srv.URL + "/v1/resource/"); err == nil {
+		t.Fatal("API answered despite an hour of latency")
+	}
+	resp, err := client.Get(srv.URL + "/admin/counters")
+	if err != nil {
+		t.Fatalf("admin delayed by API latency: %v", err)
+	}
+	resp.Body.Close()
+}
