@@ -372,7 +372,7 @@ func (s *Server) resolveMailbox(c *call) *etree.Document {
 	}
 	mb := s.store.mailbox(addr)
 	if mb == nil {
-		return faultDoc("ErrorNonExistentMailbox", fmt.Sprintf("The SMTP address has no mailbox associated with it."), func(mx *etree.Element) {
+		return faultDoc("ErrorNonExistentMailbox", "The SMTP address has no mailbox associated with it.", func(mx *etree.Element) {
 			v := mx.CreateElement("t:Value")
 			v.CreateAttr("Name", "SmtpAddress")
 			v.SetText(addr)

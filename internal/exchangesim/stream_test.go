@@ -153,17 +153,35 @@ func TestStreamingDeliversChangesLiveAndClosesAtTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []envelopeSeen
+	got := []envelopeSeen{first}
 	var events []string
-	for e := range envs {
-		got = append(got, e)
-		events = append(events, e.events...)
-		if len(events) > 0 && len(events) < 4 {
-			// Then moves it, still within the same stream.
-			if _, err := sim.UpdateEvent(room1, info.ID, EventChange{Subject: ptr("Walk-in booking (moved)")}); err != nil {
-				t.Fatal(err)
+	// waitFor reads envelopes until one carries the event kind.
+	waitFor := func(kind string) {
+		t.Helper()
+		for {
+			e, ok := next(t, envs, 3*time.Second)
+			if !ok {
+				t.Fatalf("stream ended before a %s arrived", kind)
+			}
+			got = append(got, e)
+			events = append(events, e.events...)
+			if strings.Contains(strings.Join(e.events, " "), kind) {
+				return
 			}
 		}
+	}
+	waitFor("CreatedEvent")
+	// Then the booking is moved in Outlook and cancelled through EWS, within the same stream.
+	if _, err := sim.UpdateEvent(room1, info.ID, EventChange{Subject: ptr("Walk-in booking (moved)")}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("ModifiedEvent")
+	if _, root := c.do(deleteRequest(info.ID)); codes(root)[0] != "NoError" {
+		t.Fatalf("delete through EWS: %v", codes(root))
+	}
+	waitFor("DeletedEvent")
+	for e := range envs {
+		got = append(got, e)
 	}
 	if err := <-errc; err != nil {
 		t.Fatalf("stream ended badly: %v", err)
