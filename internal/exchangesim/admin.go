@@ -229,9 +229,10 @@ func (s *Server) Reset() {
 	s.KillStreams("")
 	s.store.mu.Lock()
 	defer s.store.mu.Unlock()
-	notify := s.store.notify
-	s.store = newStore(s.opts.Now)
-	s.store.notify = notify
+	// Cleared in place: handlers in flight keep a valid store. The change
+	// sequence keeps counting, so old SyncStates stay distinguishable.
+	s.store.mailboxes = map[string]*mailbox{}
+	s.store.byID = map[string]*item{}
 	s.resetLocked()
 }
 
@@ -360,6 +361,9 @@ func (s *Server) UpdateEvent(mailbox, id string, ch EventChange) (ItemInfo, erro
 	if r.occ != nil {
 		if ch.Recurrence != nil {
 			return ItemInfo{}, fmt.Errorf("update event %s: an occurrence has no recurrence of its own", id)
+		}
+		if err := crossesBoundary(it, r.occ.originalStart, f.Start); err != nil {
+			return ItemInfo{}, fmt.Errorf("update event %s: %w", id, err)
 		}
 		key := r.occ.originalStart.Unix()
 		exc := it.exceptions[key]

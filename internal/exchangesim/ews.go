@@ -381,6 +381,7 @@ func (s *Server) updateItem(c *call) *etree.Document {
 	defer s.store.mu.Unlock()
 	doc, body := envelope()
 	msgs := responseRoot(body, "UpdateItem")
+	sendMode := attr(c.req, "SendMeetingInvitationsOrCancellations")
 	resolution := attr(c.req, "ConflictResolution")
 	if resolution == "" {
 		resolution = "AutoResolve"
@@ -400,6 +401,10 @@ func (s *Server) updateItem(c *call) *etree.Document {
 		r, err := s.resolveRef(c, idEl)
 		if err != nil {
 			fail(err)
+			continue
+		}
+		if sendMode == "" {
+			fail(errf("ErrorSendMeetingInvitationsOrCancellationsRequired", "SendMeetingInvitationsOrCancellations attribute is required for calendar items."))
 			continue
 		}
 		if r.ck != "" {
@@ -529,6 +534,9 @@ func (s *Server) applyUpdates(r ref, updates *etree.Element) *ewsError {
 		f.Optional[i] = s.store.personName(f.Optional[i])
 	}
 	if r.occ != nil {
+		if err := crossesBoundary(it, r.occ.originalStart, f.Start); err != nil {
+			return err
+		}
 		key := r.occ.originalStart.Unix()
 		exc := it.exceptions[key]
 		if exc == nil {
@@ -560,6 +568,9 @@ func (s *Server) deleteItemOp(c *call) *etree.Document {
 	msgs := responseRoot(body, "DeleteItem")
 	for _, ie := range childElements(child(c.req, nsMessages, "ItemIds")) {
 		r, err := s.resolveRef(c, ie)
+		if err == nil && attr(c.req, "SendMeetingCancellations") == "" {
+			err = errf("ErrorSendMeetingCancellationsRequired", "SendMeetingCancellations attribute is required for calendar items.")
+		}
 		if err != nil {
 			message(msgs, "DeleteItem", err)
 			continue
@@ -847,4 +858,21 @@ func (s *Server) hasAffinity(c *call, sub *subscription) bool {
 	}
 	ck, err := c.r.Cookie(affinityCookie)
 	return err == nil && ck.Value == backend(sub.mb)
+}
+
+// crossesBoundary enforces Exchange's rule that a moved occurrence stays
+// strictly between the days of its neighbours.
+func crossesBoundary(it *item, originalStart, newStart time.Time) *ewsError {
+	occ := it.occurrences(time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC))
+	day := func(t time.Time) time.Time { return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC) }
+	for i, o := range occ {
+		if !o.originalStart.Equal(originalStart) {
+			continue
+		}
+		if i > 0 && !day(newStart).After(day(occ[i-1].fields().Start)) ||
+			i+1 < len(occ) && !day(newStart).Before(day(occ[i+1].fields().Start)) {
+			return errf("ErrorOccurrenceCrossingBoundary", "An occurrence cannot be moved to or past the date of an adjacent occurrence.")
+		}
+	}
+	return nil
 }

@@ -384,3 +384,40 @@ func TestGetFolderAndConvertIdCarryServerVersion(t *testing.T) {
 		t.Errorf("unknown version: status %d", status)
 	}
 }
+
+func TestOccurrenceMovesAndRequiredCalendarAttributes(t *testing.T) {
+	sim, url := testSim(t, Options{})
+	start := mustTime(t, "2026-12-07T09:00:00Z")
+	if _, err := sim.CreateEvent(room1, Event{Subject: "Daily", Start: start, End: start.Add(time.Hour),
+		Recurrence: &Recurrence{Pattern: "Daily", Interval: 2, NumberOfOccurrences: 3}}); err != nil {
+		t.Fatal(err)
+	}
+	view, err := sim.CalendarView(room1, start, start.AddDate(0, 0, 7))
+	if err != nil || len(view) != 3 {
+		t.Fatalf("view: %v %+v", err, view)
+	}
+	if !view[1].Start.Equal(start.AddDate(0, 0, 2)) {
+		t.Errorf("interval 2: second occurrence at %s", view[1].Start)
+	}
+	c := client{t: t, url: url, user: svcUser, pass: svcPass, impersonate: room1}
+	move := func(to string) string {
+		_, root := c.do(updateRequest("AlwaysOverwrite", view[1].ID, "",
+			`<t:SetItemField><t:FieldURI FieldURI="calendar:Start"/><t:CalendarItem><t:Start>`+to+`</t:Start></t:CalendarItem></t:SetItemField>`+
+				`<t:SetItemField><t:FieldURI FieldURI="calendar:End"/><t:CalendarItem><t:End>`+to[:11]+`23:00:00Z</t:End></t:CalendarItem></t:SetItemField>`))
+		return codes(root)[0]
+	}
+	if got := move("2026-12-11T10:00:00Z"); got != "ErrorOccurrenceCrossingBoundary" {
+		t.Errorf("moving onto the next occurrence's day: %s", got)
+	}
+	if got := move("2026-12-08T10:00:00Z"); got != "NoError" {
+		t.Errorf("moving within the neighbours: %s", got)
+	}
+	req := strings.Replace(updateRequest("AlwaysOverwrite", view[0].ID, "", setSubject("x")), ` SendMeetingInvitationsOrCancellations="SendToNone"`, "", 1)
+	if _, root := c.do(req); codes(root)[0] != "ErrorSendMeetingInvitationsOrCancellationsRequired" {
+		t.Errorf("UpdateItem without SendMeetingInvitationsOrCancellations: %v", codes(root))
+	}
+	req = strings.Replace(deleteRequest(view[0].ID), ` SendMeetingCancellations="SendToNone"`, "", 1)
+	if _, root := c.do(req); codes(root)[0] != "ErrorSendMeetingCancellationsRequired" {
+		t.Errorf("DeleteItem without SendMeetingCancellations: %v", codes(root))
+	}
+}

@@ -417,11 +417,11 @@ func parseRecurrence(e *etree.Element) (*Recurrence, error) {
 				}
 			}
 		default:
-			return nil, errf("ErrorInvalidRecurrence", "The simulator supports daily and weekly recurrences only, not %s.", c.Tag)
+			return nil, errf("ErrorCalendarInvalidRecurrence", "The simulator supports daily and weekly recurrences only, not %s.", c.Tag)
 		}
 	}
 	if r.Pattern == "" || r.StartDate == "" {
-		return nil, errf("ErrorInvalidRecurrence", "The recurrence needs a pattern and a range.")
+		return nil, errf("ErrorCalendarInvalidRecurrence", "The recurrence needs a pattern and a range.")
 	}
 	return r, nil
 }
@@ -475,7 +475,11 @@ func applyField(f *Fields, rec **Recurrence, e *etree.Element) (seriesChanged bo
 				p.Values = append(p.Values, v.Text())
 			}
 		} else {
-			p.Value = child(e, nsTypes, "Value").Text()
+			v := child(e, nsTypes, "Value")
+			if v == nil {
+				return false, errf("ErrorInvalidExtendedPropertyValue", "The extended property has no value.")
+			}
+			p.Value = v.Text()
 		}
 		f.setExt(p)
 	case "Recurrence":

@@ -226,6 +226,11 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusUnauthorized, "invalid_client", "Invalid client secret provided, or unknown client.")
 		return
 	}
+	for k, t := range s.tokens {
+		if !s.opts.Now().Before(t.expires) {
+			delete(s.tokens, k)
+		}
+	}
 	tok := base64.RawURLEncoding.EncodeToString(randomBytes(32))
 	s.tokens[tok] = token{clientID: id, expires: s.opts.Now().Add(s.opts.TokenTTL)}
 	w.Header().Set("Content-Type", "application/json")
@@ -254,6 +259,17 @@ type call struct {
 const maxBody = 16 << 20
 
 func (s *Server) serveEWS(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		// A request the simulator cannot digest gets Exchange's generic fault,
+		// not a dropped connection; injected drops pass through.
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.logf("EWS request failed: %v", v)
+			s.writeFault(w, http.StatusInternalServerError, faultDoc("ErrorInternalServerError", "An internal server error occurred. The operation failed.", nil))
+		}
+	}()
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		http.Error(w, "EWS takes SOAP requests by POST", http.StatusMethodNotAllowed)
