@@ -147,3 +147,11 @@ func expectWrites(t *testing.T, p *rx.Plan, want map[string]int) {
 		}
 	}
 }
+
+func (w *world) runBatch(batch int) (rx.Report, error) {
+	o := w.opts
+	o.Now = w.now
+	return rx.Run(context.Background(), rx.Pass{
+		Exchange: w.ex, Respa: w.respa, Ledger: w.ledger, Options: o, BatchSize: batch, Names: w.names,
+	})
+}

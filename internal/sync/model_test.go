@@ -129,6 +129,12 @@ func runSequence(seed uint64, steps int, logf func(string, ...any)) error {
 		m.violate("5 idempotence: no quiescence after 8 clean passes (ping-pong)")
 	}
 	m.checkFinal()
+	for _, e := range w.ex.Events() {
+		logf("final event %s %q %v–%v cancelled=%v link=%q", e.Key(), e.Subject, e.Start, e.End, e.Cancelled, e.Link)
+	}
+	for _, r := range w.respa.Reservations() {
+		logf("final reservation %s %s %q %v–%v %q", r.ID, r.State, r.Subject, r.Begin, r.End, r.Comments)
+	}
 	if len(m.violations) > 0 {
 		return fmt.Errorf("%s (policy %s, deletion %s, direction %s)", strings.Join(m.violations, "; "),
 			w.opts.ConflictPolicy, w.opts.DeletionPolicy, w.opts.Direction)
@@ -300,7 +306,7 @@ func (m *model) act() {
 			w.faults.CrashAfter(m.rng.IntN(8))
 		}
 		rep, err := w.run(false)
-		m.logf("%d: pass faulty=%v err=%v writes=%d failed=%d partial=%v", m.step, faulty, err, rep.Writes(), rep.FailedCount, rep.Partial)
+		m.logf("%d: pass faulty=%v err=%v writes=%d (%+v %+v) failed=%v partial=%v lost=%v rebuilt=%d", m.step, faulty, err, rep.Writes(), rep.Exchange, rep.Respa, rep.Failed, rep.Partial, rep.LedgerLost, rep.Rebuilt)
 		if err == nil && !rep.Partial && m.trustFrom < m.lastLoss {
 			m.trustFrom = m.step
 		}

@@ -243,13 +243,25 @@ func (f *effect) entry() (Entry, bool) {
 	}
 	// A write not known to have landed may still land (a timeout, a crash): remember what it
 	// would make the item look like.
-	if f.writes[exSide] != 0 && f.status[exSide] != statusOK {
-		e.ExchangeAlt = f.post.Exchange
+	// Only the halves being written: the others are what a person may have just changed.
+	if f.status[exSide] != statusOK {
+		e.ExchangeAlt = f.post.Exchange.only(f.writes[exSide])
 	}
-	if f.writes[resSide] != 0 && f.status[resSide] != statusOK {
-		e.RespaAlt = f.post.Respa
+	if f.status[resSide] != statusOK {
+		e.RespaAlt = f.post.Respa.only(f.writes[resSide])
 	}
 	return e, true
+}
+
+// only keeps the halves of the groups in g.
+func (h Hash) only(g group) Hash {
+	if g&groupTime == 0 {
+		h.Time = 0
+	}
+	if g&groupText == 0 {
+		h.Text = 0
+	}
+	return h
 }
 
 // planner holds the indexes of one PlanPass call.

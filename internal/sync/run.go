@@ -105,10 +105,14 @@ type Pass struct {
 	DryRun bool
 	// Names caches resolved EX addresses; nil means a cache for this pass only.
 	Names *NameCache
+	// RebuildMargin widens the listings of a pass that has no ledger (the first one, or after
+	// a loss); 0 means DefaultRebuildMargin.
+	RebuildMargin time.Duration
 }
 
 const (
-	DefaultBatchSize = 50
+	DefaultBatchSize     = 50
+	DefaultRebuildMargin = 90 * 24 * time.Hour
 	// MaxReportedFailures bounds Report.Failed, which ends up in the resource's status.
 	MaxReportedFailures = 20
 	maxFailureMessage   = 300
@@ -193,13 +197,24 @@ func Run(ctx context.Context, p Pass) (Report, error) {
 		prev = Ledger{}
 	}
 	opts := p.Options
-	exList, err := p.Exchange.ListWindow(ctx, opts.Window)
-	if err != nil {
-		return rep, fmt.Errorf("list Exchange events in %s: %w", opts.Window, err)
+	// Without a ledger, links can only be rebuilt from items that are listed; one side of a
+	// pair may have been moved out of the window, so look wider once, or its counterpart
+	// would look new and be copied a second time.
+	listed := opts.Window
+	if prev.Len() == 0 {
+		margin := p.RebuildMargin
+		if margin == 0 {
+			margin = DefaultRebuildMargin
+		}
+		listed = Window{Start: listed.Start.Add(-margin), End: listed.End.Add(margin)}
 	}
-	resList, err := p.Respa.ListWindow(ctx, opts.Window)
+	exList, err := p.Exchange.ListWindow(ctx, listed)
 	if err != nil {
-		return rep, fmt.Errorf("list Respa reservations in %s: %w", opts.Window, err)
+		return rep, fmt.Errorf("list Exchange events in %s: %w", listed, err)
+	}
+	resList, err := p.Respa.ListWindow(ctx, listed)
+	if err != nil {
+		return rep, fmt.Errorf("list Respa reservations in %s: %w", listed, err)
 	}
 	rep.Items, rep.Reservations = len(exList.Events), len(resList.Reservations)
 	rep.Partial = !exList.Complete || !resList.Complete

@@ -179,15 +179,15 @@ func (x *Exchange) ListWindow(ctx context.Context, w rx.Window) (rx.EventListing
 	defer x.mu.Unlock()
 	out := rx.EventListing{Complete: drop == nil}
 	for _, e := range x.items {
-		if !overlaps(w, e.Start, e.End) {
-			continue
+		if overlaps(w, e.Start, e.End) {
+			out.Events = append(out.Events, *e)
 		}
-		if drop != nil && drop() {
-			continue
-		}
-		out.Events = append(out.Events, *e)
 	}
+	// Sorted before dropping, so that a seeded scenario replays exactly.
 	slices.SortFunc(out.Events, func(a, b rx.Event) int { return strings.Compare(a.ItemID, b.ItemID) })
+	if drop != nil {
+		out.Events = slices.DeleteFunc(out.Events, func(rx.Event) bool { return drop() })
+	}
 	return out, nil
 }
 

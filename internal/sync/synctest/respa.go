@@ -146,12 +146,14 @@ func (r *Respa) ListWindow(ctx context.Context, w rx.Window) (rx.ReservationList
 	defer r.mu.Unlock()
 	out := rx.ReservationListing{Complete: drop == nil}
 	for _, x := range r.res {
-		if !overlaps(w, x.Begin, x.End) || (drop != nil && drop()) {
-			continue
+		if overlaps(w, x.Begin, x.End) {
+			out.Reservations = append(out.Reservations, *x)
 		}
-		out.Reservations = append(out.Reservations, *x)
 	}
 	slices.SortFunc(out.Reservations, func(a, b rx.Reservation) int { return strings.Compare(a.ID, b.ID) })
+	if drop != nil {
+		out.Reservations = slices.DeleteFunc(out.Reservations, func(rx.Reservation) bool { return drop() })
+	}
 	return out, nil
 }
 

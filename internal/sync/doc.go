@@ -1,0 +1,84 @@
+// Package sync is the pure two-way sync engine between one Exchange room calendar and one
+// Respa resource, its ledger, and a pass runner over interfaces. It imports neither
+// Kubernetes nor HTTP: the reconciler supplies the backends (EWS or Graph, the Respa REST
+// client, a ConfigMap as LedgerStore) and turns the Report into status, conditions and events.
+//
+// # A pass
+//
+// Run loads the ledger, lists both sides for the window, asks the backends about linked items
+// that vanished from a complete listing (LookupEvents, Lookup), resolves EX organizers, plans
+// with PlanPass, and executes deletes, then updates, then creates in batches, saving the
+// ledger after each batch. PlanPass is pure and decides everything risky; Run only carries
+// the plan out and records outcomes.
+//
+// # Identity
+//
+// A reservation born in Respa becomes an event with the UID RespaUID(instance, id) and the
+// stamp RespaLink(instance, id) in an extended property; an event born in Exchange becomes a
+// reservation whose comments carry Marker(key), "Synchronized from Exchange [rx:<key>]". Keys
+// are the UID, plus the recurrence id for occurrences, never the ItemId, which changes when a
+// series changes. Any listing can therefore rebuild the links without a ledger, and a create
+// retried after a crash finds its first copy instead of making a second.
+//
+// # The ledger and change detection
+//
+// For each linked pair the ledger keeps both keys, the origin, the last ItemId (for lookups),
+// the synced interval (to forget pairs that leave the window) and, per side, a hash of the
+// synced fields in two halves: time, and text (subject, body, reserver). A side changed when
+// its hash moved, so ChangeKeys, stamps, modified_at and no-op saves are not changes, and
+// since the ledger records the hashes of what we wrote, our writes never echo back.
+//
+// Writes are made crash-safe without a second store:
+//   - before a batch of creates, the runner saves intents: entries whose target id is still
+//     empty, holding the hashes the pair will have. After a crash the next pass finds the
+//     target by its identity and links it, or creates it again with the same identity, or,
+//     if the source was deleted meanwhile, deletes the target with the ledger's authority;
+//   - while an update is in flight its entry also holds the hash the target will have
+//     (ExchangeAlt, RespaAlt); either value counts as unchanged, so a crash before or after
+//     the write is not mistaken for a person's edit and no edit made meanwhile is lost.
+//
+// The encoding (Encode, DecodeLedger) is gzip of sorted text lines with a versioned header and
+// a SHA-256 trailer: deterministic, so an unchanged ledger is not rewritten; readable with
+// zcat; and a damaged one is reported as ErrCorruptLedger, never guessed at. Keys of
+// Respa-born pairs are derived from the instance and left out. 5 000 pairs take about 290 kB
+// (about 380 kB as ConfigMap binaryData).
+//
+// # Policies
+//
+// Only changed halves move, and only when the sides disagree. Which side's version wins:
+//   - Direction one-way: the source side, always;
+//   - ExchangeWins / RespaWins: a change on one side wins; when both changed, the named side;
+//   - OriginWins: the side the pair was born on owns it and the other side's edits are put
+//     back, except that a time change made in Outlook to a Respa-born event moves the
+//     reservation (the original product's behaviour); when both sides moved it, Respa wins.
+//
+// Deletions are explicit signals: a reservation cancelled or denied (or, for a Respa-born
+// pair, no longer confirmed), an event cancelled, or an item that vanished from a complete
+// listing and that the backend confirmed gone. Absence alone never deletes: the item may have
+// moved out of the window, which only forgets the pair. Deletions follow DeletionPolicy and
+// Direction, are only made for pairs the ledger vouches for (a link rebuilt without a ledger
+// is recorded, and its deletion waits a pass), never touch the past, and are withheld on a
+// side whose deletes exceed MassDeletionThresholdPercent of its linked pairs (and
+// MassDeletionMinimum) unless MassDeletionAcknowledged.
+//
+// A listing that is not Complete never creates on its side (the item might exist unseen) and
+// never deletes. A Respa refusal (*Rejection) fails that item only; the intent stays and the
+// create is retried on the next pass.
+//
+// # Differences from the proposed design, and why
+//
+//   - Confirmed absence (Gone, filled from lookups) instead of "missing from the window":
+//     the only way to tell a deleted event from one moved out of the window.
+//   - Two hash halves per side instead of one content hash: OriginWins treats time and text
+//     differently, and a write can settle one group while the other is still in flight.
+//   - Intents and in-flight hashes (above) instead of saving only after each batch: saving
+//     after the batch alone loses a person's edit made between a crash and the next pass.
+//   - The organizer is not part of the event hash: a create through EWS or Graph sets it to
+//     the account that made it, which is not a change anyone made.
+//
+// Known limits: an occurrence moved out of the window in the same change that gave its series
+// new ItemIds cannot be looked up by its old ItemId and is treated as not confirmed (kept, not
+// deleted); after a lost ledger, a pair whose one side was deleted before the rebuild stays an
+// orphan (never deleted, reported as skipped); edits on the non-winning side made between a
+// ledger loss and the rebuild are resolved as conflicts.
+package sync
