@@ -124,7 +124,8 @@ func TestExchangelibFidelity(t *testing.T) {
 	if err := exec.Command(python, "-c", "import exchangelib").Run(); err != nil {
 		t.Skip("exchangelib is not installed (Debian python3-exchangelib); skipping")
 	}
-	opts := Options{}
+	// One ConnectionTimeout minute lasts three seconds; the affinity cookie is required.
+	opts := Options{StreamTimeoutUnit: 3 * time.Second, KeepAliveInterval: 500 * time.Millisecond, RequireAffinity: true}
 	if _, err := exec.LookPath("xmllint"); err == nil {
 		if p := filepath.Join(filepath.Dir(mustModuleRoot(t)), "shared", "ews-schema", "soap-envelope.xsd"); fileExists(p) {
 			// exchangelib's requests must also pass Exchange's own validation.
@@ -146,7 +147,25 @@ func TestExchangelibFidelity(t *testing.T) {
 	cmd.Env = append(os.Environ(), "NO_PROXY=127.0.0.1", "no_proxy=127.0.0.1", "HTTP_PROXY=", "HTTPS_PROXY=", "http_proxy=", "https_proxy=")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
+	// Book the room once exchangelib's stream is open.
+	booked := make(chan error, 1)
+	go func() {
+		deadline := time.Now().Add(40 * time.Second)
+		for sim.Counters().ByOperation["GetStreamingEvents"] == 0 {
+			if time.Now().After(deadline) {
+				booked <- nil
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		time.Sleep(300 * time.Millisecond)
+		_, err := sim.CreateEvent(room1, Event{Subject: "Booked during the stream", Start: start.Add(80 * time.Hour), End: start.Add(81 * time.Hour)})
+		booked <- err
+	}()
 	out, err := cmd.Output()
+	if berr := <-booked; berr != nil {
+		t.Fatal(berr)
+	}
 	if err != nil {
 		t.Fatalf("exchangelib script failed: %v\n%s", err, stderr.String())
 	}
@@ -162,6 +181,8 @@ func TestExchangelibFidelity(t *testing.T) {
 			Subject, Location string
 			ResvID            string `json:"resv_id"`
 		} `json:"fetched"`
+		Sync   []string `json:"sync"`
+		Stream []string `json:"stream"`
 	}
 	if err := json.Unmarshal(out, &res); err != nil {
 		t.Fatalf("script output: %v\n%s", err, out)
@@ -196,7 +217,15 @@ func TestExchangelibFidelity(t *testing.T) {
 	if _, err := sim.Item(room1, res.Deleted.ID); err == nil {
 		t.Error("the item exchangelib deleted is still there")
 	}
-	if cnt := sim.Counters(); cnt.ByMailbox[room1]["CreateItem"] != 3 || cnt.ByOperation["ConvertId"] == 0 {
+	t.Logf("exchangelib (API version %s): sync %v, stream %v", res.Version, res.Sync, res.Stream)
+	// The series, the single item, and the created and updated items.
+	if len(res.Sync) != 4 || strings.Count(strings.Join(res.Sync, " "), "create") != 4 {
+		t.Errorf("exchangelib sync_items saw %v, want four creates", res.Sync)
+	}
+	if joined := strings.Join(res.Stream, " "); !strings.Contains(joined, "CreatedEvent") {
+		t.Errorf("exchangelib's stream carried %v, want a CreatedEvent for the booking", res.Stream)
+	}
+	if cnt := sim.Counters(); cnt.ByMailbox[room1]["CreateItem"] != 3 || cnt.ByOperation["ConvertId"] == 0 || cnt.ByOperation["MissingAnchorMailbox"] != 0 {
 		t.Errorf("counters after the exchangelib run: %+v", cnt.ByOperation)
 	}
 	if strings.Contains(stderr.String(), "Traceback") {

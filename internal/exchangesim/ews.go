@@ -856,6 +856,10 @@ func (s *Server) hasAffinity(c *call, sub *subscription) bool {
 	if !s.opts.RequireAffinity {
 		return true
 	}
+	// Clients echo it as a cookie or, as exchangelib does, as a header.
+	if c.r.Header.Get(affinityCookie) == backend(sub.mb) {
+		return true
+	}
 	ck, err := c.r.Cookie(affinityCookie)
 	return err == nil && ck.Value == backend(sub.mb)
 }

@@ -67,6 +67,20 @@ def main():
 
     fetched = account.calendar.get(id=created.id, changekey=created.changekey)
     out["fetched"] = {"subject": fetched.subject, "resv_id": fetched.resv_id, "location": fetched.location}
+
+    # Catch-up sync: every item of the calendar arrives as a Create, over
+    # several rounds of two changes each.
+    out["sync"] = [change_type for change_type, _ in account.calendar.sync_items(max_changes_returned=2)]
+
+    # Streaming notifications: the Go test books the room while the stream is
+    # open; the stream ends with ConnectionStatus Closed after the timeout.
+    subscription_id = account.calendar.subscribe_to_streaming()
+    events = []
+    for notification in account.calendar.get_streaming_events(subscription_id, connection_timeout=1):
+        for event in notification.events:
+            events.append(type(event).__name__)
+    account.calendar.unsubscribe(subscription_id)
+    out["stream"] = events
     print(json.dumps(out))
 
 
