@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/oauth2/clientcredentials"
 )
 
 const getCalendar = `<m:GetFolder><m:FolderShape><t:BaseShape>IdOnly</t:BaseShape></m:FolderShape><m:FolderIds><t:DistinguishedFolderId Id="calendar"/></m:FolderIds></m:GetFolder>`
@@ -134,5 +136,34 @@ func TestLogsNeverCarryCredentials(t *testing.T) {
 				t.Errorf("log line carries a credential: %q", l)
 			}
 		}
+	}
+}
+
+// TestOAuthWithXOAuth2ClientCredentials runs the token flow the EWS client
+// uses (golang.org/x/oauth2/clientcredentials) against the built-in endpoint.
+func TestOAuthWithXOAuth2ClientCredentials(t *testing.T) {
+	sim, base := testSim(t, Options{})
+	if err := sim.AddApp(App{ClientID: "op", ClientSecret: "app-secret-value", Impersonate: []string{room1}}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := clientcredentials.Config{ClientID: "op", ClientSecret: "app-secret-value", TokenURL: base + "/oauth2/v2.0/token",
+		Scopes: []string{"https://outlook.office365.com/.default"}}
+	httpClient := cfg.Client(t.Context())
+	c := client{t: t, impersonate: room1}
+	req, _ := http.NewRequest(http.MethodPost, base+"/EWS/Exchange.asmx", strings.NewReader(c.envelope(getCalendar)))
+	req.Header.Set("Content-Type", "text/xml; charset=utf-8")
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("EWS with an x/oauth2 token: status %d", resp.StatusCode)
+	}
+	bad := cfg
+	bad.ClientSecret = "wrong-secret-value"
+	_, err = bad.Token(t.Context())
+	if err == nil || strings.Contains(err.Error(), "wrong-secret-value") {
+		t.Errorf("bad secret: err %v", err)
 	}
 }

@@ -236,6 +236,9 @@ func (s *Server) findItem(c *call) *etree.Document {
 				}
 			}
 		}
+		if max < 0 || max > s.opts.FindCountLimit {
+			max = s.opts.FindCountLimit
+		}
 		if offset > len(views) {
 			offset = len(views)
 		}

@@ -164,6 +164,14 @@ func TestCalendarViewTruncationAndRangeLimit(t *testing.T) {
 	if got := len(idsOf(root)); got != 1 {
 		t.Errorf("offset view returned %d items, want 1", got)
 	}
+	// Without MaxEntriesReturned the server's find budget still applies.
+	setLimit := func(n int) { sim.store.mu.Lock(); sim.opts.FindCountLimit = n; sim.store.mu.Unlock() }
+	setLimit(4)
+	_, root = c.do(calendarView("2026-12-01T00:00:00Z", "2026-12-02T00:00:00Z", 0))
+	if rf := find(root, "RootFolder"); attr(rf, "IncludesLastItemInRange") != "false" || len(idsOf(root)) != 4 {
+		t.Errorf("view over the find budget: %s items=%d", attrs(rf), len(idsOf(root)))
+	}
+	setLimit(1000)
 	_, root = c.do(calendarView("2026-01-01T00:00:00Z", "2028-01-02T00:00:00Z", 0))
 	if got := codes(root); got[0] != "ErrorCalendarViewRangeTooBig" {
 		t.Errorf("codes %v, want ErrorCalendarViewRangeTooBig", got)

@@ -35,6 +35,9 @@ type Options struct {
 	KeepAliveInterval time.Duration
 	// TokenTTL is the lifetime of OAuth2 access tokens (an hour by default).
 	TokenTTL time.Duration
+	// FindCountLimit is EWSFindCountLimit: a FindItem never returns more items
+	// than this (1000 by default); larger views come back truncated.
+	FindCountLimit int
 	// MaxSubscriptionsPerMailbox is EWSMaxSubscriptions (20 on Exchange Online).
 	MaxSubscriptionsPerMailbox int
 	// RequireAffinity makes GetStreamingEvents and GetEvents demand the
@@ -86,6 +89,9 @@ func New(opts Options) *Server {
 	}
 	if opts.TokenTTL <= 0 {
 		opts.TokenTTL = time.Hour
+	}
+	if opts.FindCountLimit <= 0 {
+		opts.FindCountLimit = 1000
 	}
 	if opts.MaxSubscriptionsPerMailbox <= 0 {
 		opts.MaxSubscriptionsPerMailbox = 20
