@@ -19,8 +19,30 @@
 // 5xx, latency, dropped connections, killed streams and subscriptions) are
 // injected on demand, and requests are counted by operation and mailbox.
 //
-// Tests set it up through methods on *Server; the demo and other processes
-// use the JSON admin API under /admin/ (see adminHandler for the routes).
+// Tests set it up through methods on *Server (AddMailbox, AddAccount, AddApp,
+// Grant, ApplySeed, CreateEvent, UpdateEvent, DeleteEvent, Items, Item,
+// CalendarView, InjectFault, KillStreams, KillSubscriptions, Counters,
+// Reset). The demo and other processes use the same operations as JSON under
+// /admin/, behind Options.AdminToken when set:
+//
+//	POST   /admin/reset                           forget everything
+//	POST   /admin/seed                            Seed
+//	GET    /admin/mailboxes                       []MailboxInfo
+//	POST   /admin/mailboxes                       MailboxInfo{smtp, name}
+//	POST   /admin/accounts                        Account (Basic auth user, grants)
+//	POST   /admin/apps                            App (OAuth2 client, grants)
+//	POST   /admin/grants                          {principal: "user:x"|"app:y", mailboxes: [...]}
+//	GET    /admin/mailboxes/{smtp}/items          []ItemInfo: singles and masters with exceptions
+//	POST   /admin/mailboxes/{smtp}/items          Event: a meeting or series, as Outlook would
+//	GET    /admin/mailboxes/{smtp}/items/{id}     ItemInfo (ids path-escaped; occurrence ids too)
+//	PATCH  /admin/mailboxes/{smtp}/items/{id}     EventChange: move, retitle, edit series or one occurrence
+//	DELETE /admin/mailboxes/{smtp}/items/{id}     cancel an item or series, delete one occurrence
+//	GET    /admin/mailboxes/{smtp}/view?start=&end=  []ItemInfo as CalendarView expands them
+//	POST   /admin/faults, DELETE /admin/faults    Fault
+//	GET    /admin/counters                        Counters by operation and mailbox
+//	POST   /admin/streams/kill?mailbox=           cut open streams
+//	POST   /admin/subscriptions/kill?mailbox=     forget subscriptions
+//	POST   /admin/tokens/expire                   invalidate issued access tokens
 //
 // Simplifications: times are kept in UTC, so series are expanded in UTC and
 // all-day items start at UTC midnight; only daily and weekly patterns exist;
