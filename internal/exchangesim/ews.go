@@ -321,12 +321,19 @@ func (s *Server) createItemOp(c *call) *etree.Document {
 		var rec *Recurrence
 		var err *ewsError
 		uid := ""
+		// Zone-less times are read in StartTimeZone, else TimeZoneContext, else UTC.
+		loc := requestZone(c)
+		for _, name := range []string{"MeetingTimeZone", "StartTimeZone"} {
+			if z := zoneOf(child(ie, nsTypes, name)); z != nil {
+				loc = z
+			}
+		}
 		for _, fe := range ie.ChildElements() {
 			if fe.Tag == "UID" {
 				uid = text(fe)
 				continue
 			}
-			if _, e := applyField(&f, &rec, fe); e != nil {
+			if _, e := applyField(&f, &rec, fe, loc); e != nil {
 				err = asEWS(e)
 				break
 			}
@@ -420,7 +427,7 @@ func (s *Server) updateItem(c *call) *etree.Document {
 				continue
 			}
 		}
-		if err := s.applyUpdates(r, child(ch, nsTypes, "Updates")); err != nil {
+		if err := s.applyUpdates(r, child(ch, nsTypes, "Updates"), requestZone(c)); err != nil {
 			fail(err)
 			continue
 		}
@@ -439,7 +446,7 @@ func (s *Server) updateItem(c *call) *etree.Document {
 
 // applyUpdates applies Set/Append/DeleteItemField changes to a copy and
 // commits only when all succeed, as one save.
-func (s *Server) applyUpdates(r ref, updates *etree.Element) *ewsError {
+func (s *Server) applyUpdates(r ref, updates *etree.Element, loc *time.Location) *ewsError {
 	it := r.it
 	var f Fields
 	if r.occ != nil {
@@ -496,7 +503,7 @@ func (s *Server) applyUpdates(r ref, updates *etree.Element) *ewsError {
 				}
 				continue
 			}
-			changed, err := applyField(&f, &rec, prop)
+			changed, err := applyField(&f, &rec, prop, loc)
 			if err != nil {
 				return asEWS(err)
 			}
@@ -882,4 +889,12 @@ func crossesBoundary(it *item, originalStart, newStart time.Time) *ewsError {
 		}
 	}
 	return nil
+}
+
+// requestZone is the TimeZoneContext header's zone, or UTC.
+func requestZone(c *call) *time.Location {
+	if z := zoneOf(path(c.header, nsTypes, "TimeZoneContext", nsTypes, "TimeZoneDefinition")); z != nil {
+		return z
+	}
+	return time.UTC
 }

@@ -429,3 +429,30 @@ func TestOccurrenceMovesAndRequiredCalendarAttributes(t *testing.T) {
 		t.Errorf("DeleteItem without SendMeetingCancellations: %v", codes(root))
 	}
 }
+
+func TestZonelessTimesFollowTimeZoneContextAndStartTimeZone(t *testing.T) {
+	_, url := testSim(t, Options{})
+	c := client{t: t, url: url, user: svcUser, pass: svcPass, impersonate: room1}
+	withZone := func(body string) string {
+		return strings.Replace(c.envelope(body), `<soap:Header>`, `<soap:Header><t:TimeZoneContext><t:TimeZoneDefinition Id="FLE Standard Time"/></t:TimeZoneContext>`, 1)
+	}
+	req := createRequest("Helsinki", "2026-12-01T10:00:00", "2026-12-01T11:00:00", "")
+	httpReq, _ := http.NewRequest(http.MethodPost, url+"/EWS/Exchange.asmx", strings.NewReader(withZone(req)))
+	httpReq.SetBasicAuth(svcUser, svcPass)
+	resp, err := http.DefaultClient.Do(httpReq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	// StartTimeZone on the item wins over the header.
+	itemKey(t, c, strings.Replace(createRequest("New York", "2026-12-01T10:00:00", "2026-12-01T11:00:00", ""),
+		`</t:CalendarItem>`, `<t:StartTimeZone Id="Eastern Standard Time"/></t:CalendarItem>`, 1))
+	_, root := c.do(calendarView("2026-12-01T00:00:00Z", "2026-12-02T00:00:00Z", 0))
+	got := map[string]string{}
+	for _, ci := range findAll(root, "CalendarItem") {
+		got[text(child(ci, nsTypes, "Subject"))] = text(child(ci, nsTypes, "Start"))
+	}
+	if got["Helsinki"] != "2026-12-01T08:00:00Z" || got["New York"] != "2026-12-01T15:00:00Z" {
+		t.Errorf("starts %v, want 08:00Z for Helsinki (TimeZoneContext) and 15:00Z for New York (StartTimeZone)", got)
+	}
+}

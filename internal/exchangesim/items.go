@@ -428,7 +428,7 @@ func parseRecurrence(e *etree.Element) (*Recurrence, error) {
 
 // applyField sets one property from its element in a t:CalendarItem; it
 // reports whether the series pattern or times changed.
-func applyField(f *Fields, rec **Recurrence, e *etree.Element) (seriesChanged bool, err error) {
+func applyField(f *Fields, rec **Recurrence, e *etree.Element, loc *time.Location) (seriesChanged bool, err error) {
 	switch e.Tag {
 	case "Subject":
 		f.Subject = e.Text()
@@ -437,7 +437,7 @@ func applyField(f *Fields, rec **Recurrence, e *etree.Element) (seriesChanged bo
 	case "Location":
 		f.Location = e.Text()
 	case "Start", "End":
-		t, err := parseTime(e.Text())
+		t, err := parseTimeIn(e.Text(), loc)
 		if err != nil {
 			return false, errf("ErrorInvalidValueForProperty", "%v", err)
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	_ "time/tzdata" // zone-less times in requests are read in Windows zones
 
 	"github.com/beevik/etree"
 )
@@ -73,14 +74,44 @@ func attr(e *etree.Element, name string) string {
 func fmtTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
 
 // parseTime accepts xs:dateTime with Z, an offset, or no zone (UTC).
-func parseTime(s string) (time.Time, error) {
+func parseTime(s string) (time.Time, error) { return parseTimeIn(s, time.UTC) }
+
+// parseTimeIn reads a zone-less value in loc; a zone in the value wins.
+func parseTimeIn(s string, loc *time.Location) (time.Time, error) {
 	s = strings.TrimSpace(s)
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02"} {
-		if t, err := time.Parse(layout, s); err == nil {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t.UTC(), nil
+	}
+	for _, layout := range []string{"2006-01-02T15:04:05.999999999", "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
 			return t.UTC(), nil
 		}
 	}
 	return time.Time{}, fmt.Errorf("parse dateTime %q", s)
+}
+
+// windowsZones maps the Windows time zone ids clients send in
+// TimeZoneContext and StartTimeZone to IANA zones, for the common ones.
+var windowsZones = map[string]string{
+	"UTC": "UTC", "GMT Standard Time": "Europe/London", "W. Europe Standard Time": "Europe/Berlin",
+	"Romance Standard Time": "Europe/Paris", "Central Europe Standard Time": "Europe/Budapest",
+	"FLE Standard Time": "Europe/Helsinki", "E. Europe Standard Time": "Europe/Chisinau",
+	"Eastern Standard Time": "America/New_York", "Central Standard Time": "America/Chicago",
+	"Mountain Standard Time": "America/Denver", "Pacific Standard Time": "America/Los_Angeles",
+	"Tokyo Standard Time": "Asia/Tokyo",
+}
+
+// zoneOf resolves a TimeZoneDefinition-like element's Id; nil when absent or unknown.
+func zoneOf(e *etree.Element) *time.Location {
+	name, ok := windowsZones[attr(e, "Id")]
+	if !ok {
+		return nil
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil
+	}
+	return loc
 }
 
 // parseDate reads an xs:date, which may carry a zone suffix.
