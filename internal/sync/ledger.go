@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	stdsync "sync"
 	"time"
 )
 
@@ -140,11 +141,20 @@ func (l Ledger) Encode() []byte {
 	fmt.Fprintf(&text, "sum %s\n", hex.EncodeToString(sum[:16]))
 
 	var out bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&out, gzip.DefaultCompression)
+	zw := gzipWriters.Get().(*gzip.Writer)
+	zw.Reset(&out)
 	_, _ = zw.Write(text.Bytes())
 	_ = zw.Close()
+	gzipWriters.Put(zw)
 	return out.Bytes()
 }
+
+// gzipWriters reuses compressors: each holds about a megabyte of tables, and the ledger is
+// encoded after every batch of writes.
+var gzipWriters = stdsync.Pool{New: func() any {
+	zw, _ := gzip.NewWriterLevel(io.Discard, gzip.DefaultCompression)
+	return zw
+}}
 
 // derivedKey stands for the key RespaUID(instance, reservation id); '=' never starts a UID
 // we would write, and a real UID starting with it is escaped.

@@ -13,7 +13,7 @@ import (
 )
 
 var (
-	flagSequences = flag.Int("sync.sequences", 1500, "random edit sequences the model-based test runs")
+	flagSequences = flag.Int("sync.sequences", 4000, "random edit sequences the model-based test runs")
 	flagSeed      = flag.Uint64("sync.seed", 0, "replay one sequence of the model-based test (its seed as printed)")
 	flagSteps     = flag.Int("sync.steps", 30, "steps per sequence of the model-based test")
 )

@@ -496,13 +496,15 @@ func (p *planner) pair(old *Entry, origin Origin, key EventKey, e *Event, r *Res
 
 	switch {
 	case e == nil && r == nil:
-		switch {
-		case exGone || resGone:
-		case !p.s.Window.overlaps(old.Start, old.End):
-		default:
-			p.keep(old)
-			p.skip(SideExchange, string(key), "neither side listed; keeping the link")
+		// Forget the pair only when both sides are known to be gone, or it left the window:
+		// one side unseen in a partial listing may still need the deletion of the other.
+		exKnown := exGone || old.Pending() && old.Origin == FromRespa && p.in.Exchange.Complete
+		resKnown := resGone || old.Pending() && old.Origin == FromExchange && p.in.Respa.Complete
+		if exKnown && resKnown || !p.s.Window.overlaps(old.Start, old.End) {
+			return
 		}
+		p.keep(old)
+		p.skip(SideExchange, string(key), "neither side listed; keeping the link")
 		return
 	case e == nil:
 		if old.Origin == FromRespa && old.ItemID == "" {

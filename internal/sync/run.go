@@ -216,7 +216,16 @@ func Run(ctx context.Context, p Pass) (Report, error) {
 	if err != nil {
 		return rep, fmt.Errorf("list Respa reservations in %s: %w", listed, err)
 	}
-	rep.Items, rep.Reservations = len(exList.Events), len(resList.Reservations)
+	for i := range exList.Events {
+		if s, e := timesOf(&exList.Events[i], tzOr(opts.TimeZone)); opts.Window.overlaps(s, e) {
+			rep.Items++
+		}
+	}
+	for i := range resList.Reservations {
+		if b, e := reservationTimes(&resList.Reservations[i]); opts.Window.overlaps(b, e) {
+			rep.Reservations++
+		}
+	}
 	rep.Partial = !exList.Complete || !resList.Complete
 
 	in := Input{
@@ -238,18 +247,23 @@ func Run(ctx context.Context, p Pass) (Report, error) {
 		rep.Linked = plan.Ledger.Linked()
 		return rep, nil
 	}
-	x := executor{pass: p, plan: plan, rep: &rep, tz: opts.TimeZone, saved: prev.Clone(), work: plan.base.Clone()}
-	if x.tz == nil {
-		x.tz = time.UTC
+	x := executor{pass: p, plan: plan, rep: &rep, tz: tzOr(opts.TimeZone), saved: prev.Clone(), work: plan.base.Clone()}
+	if rep.LedgerLost {
+		x.saved.Instance = "\x00" // differs from any ledger, so the damaged one is replaced
 	}
-	if !rep.LedgerLost || x.work.Len() > 0 {
-		if err := x.save(ctx); err != nil {
-			return rep, err
-		}
+	if err := x.save(ctx); err != nil {
+		return rep, err
 	}
 	err = x.execute(ctx)
 	rep.Linked = x.work.Linked()
 	return rep, err
+}
+
+func tzOr(tz *time.Location) *time.Location {
+	if tz == nil {
+		return time.UTC
+	}
+	return tz
 }
 
 // lookupMissing asks both sides about linked items that vanished from a complete listing,
