@@ -70,6 +70,9 @@ type Server struct {
 	subs          map[string]*subscription
 	streams       map[*stream]bool
 
+	// onRequest, when set by tests, sees every EWS request body.
+	onRequest func(body []byte)
+
 	httpSrv *http.Server
 	wg      sync.WaitGroup
 }
@@ -293,6 +296,9 @@ func (s *Server) serveEWS(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		http.Error(w, "read request", http.StatusBadRequest)
 		return
+	}
+	if s.onRequest != nil {
+		s.onRequest(body)
 	}
 	if s.opts.Latency > 0 {
 		select {
