@@ -728,9 +728,10 @@ func (s *Server) convertID(c *call) *etree.Document {
 // syncState is the opaque SyncState: changes up to seq are known to the
 // client; when a round is truncated, target and sent remember the rest.
 type syncState struct {
-	Seq    int64    `json:"s"`
-	Target int64    `json:"t,omitempty"`
-	Sent   []string `json:"d,omitempty"`
+	Mailbox string   `json:"m"`
+	Seq     int64    `json:"s"`
+	Target  int64    `json:"t,omitempty"`
+	Sent    []string `json:"d,omitempty"`
 }
 
 func encodeSyncState(st syncState) string {
@@ -769,7 +770,7 @@ func (s *Server) syncFolderItems(c *call) *etree.Document {
 	st := syncState{}
 	if raw := text(child(c.req, nsMessages, "SyncState")); raw != "" {
 		var ok bool
-		if st, ok = decodeSyncState(raw); !ok || st.Seq > s.store.seq {
+		if st, ok = decodeSyncState(raw); !ok || st.Seq > s.store.seq || st.Mailbox != backendHash(mb) {
 			message(msgs, "SyncFolderItems", errf("ErrorInvalidSyncStateData", "Synchronization state data is corrupt or otherwise invalid."))
 			return doc
 		}
@@ -818,9 +819,9 @@ func (s *Server) syncFolderItems(c *call) *etree.Document {
 	if !done {
 		changes = changes[:max]
 	}
-	next := syncState{Seq: st.Target}
+	next := syncState{Mailbox: backendHash(mb), Seq: st.Target}
 	if !done {
-		next = syncState{Seq: st.Seq, Target: st.Target, Sent: st.Sent}
+		next = syncState{Mailbox: backendHash(mb), Seq: st.Seq, Target: st.Target, Sent: st.Sent}
 		for _, ch := range changes {
 			next.Sent = append(next.Sent, ch.id)
 		}
@@ -840,6 +841,11 @@ func (s *Server) syncFolderItems(c *call) *etree.Document {
 		s.writeItem(e, masterView(mb.items[ch.id]), sh, modeSync)
 	}
 	return doc
+}
+
+// backendHash ties a SyncState to its mailbox without spelling the address out.
+func backendHash(mb *mailbox) string {
+	return encodeID([]byte(mb.folderID)[:12])
 }
 
 // backend is the simulated mailbox server holding a mailbox's subscriptions;

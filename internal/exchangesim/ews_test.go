@@ -456,3 +456,29 @@ func TestZonelessTimesFollowTimeZoneContextAndStartTimeZone(t *testing.T) {
 		t.Errorf("starts %v, want 08:00Z for Helsinki (TimeZoneContext) and 15:00Z for New York (StartTimeZone)", got)
 	}
 }
+
+func TestSyncStateBelongsToItsMailbox(t *testing.T) {
+	sim, url := testSim(t, Options{})
+	if err := sim.Grant("user:"+svcUser, room2); err != nil {
+		t.Fatal(err)
+	}
+	syncReq := func(state string) string {
+		st := ""
+		if state != "" {
+			st = `<m:SyncState>` + state + `</m:SyncState>`
+		}
+		return `<m:SyncFolderItems><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape><m:SyncFolderId><t:DistinguishedFolderId Id="calendar"/></m:SyncFolderId>` +
+			st + `<m:MaxChangesReturned>10</m:MaxChangesReturned></m:SyncFolderItems>`
+	}
+	c := client{t: t, url: url, user: svcUser, pass: svcPass, impersonate: room1}
+	_, root := c.do(syncReq(""))
+	state := text(find(root, "SyncState"))
+	c.impersonate = room2
+	if _, root := c.do(syncReq(state)); codes(root)[0] != "ErrorInvalidSyncStateData" {
+		t.Errorf("room1's SyncState used on room2: %v", codes(root))
+	}
+	c.impersonate = room1
+	if _, root := c.do(syncReq(state)); codes(root)[0] != "NoError" {
+		t.Errorf("room1's SyncState on room1: %v", codes(root))
+	}
+}

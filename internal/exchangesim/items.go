@@ -461,7 +461,8 @@ func applyField(f *Fields, rec **Recurrence, e *etree.Element, loc *time.Locatio
 	case "OptionalAttendees":
 		f.Optional = parseAttendees(e)
 	case "Organizer":
-		f.Organizer = parsePerson(e)
+		// The organizer is the mailbox that creates the meeting; EWS does not let it be set.
+		return false, errf("ErrorInvalidPropertySet", "Set action is invalid for property.")
 	case "ExtendedProperty":
 		p := extURI(child(e, nsTypes, "ExtendedFieldURI"))
 		if p.PropertyTag != "" && p.PropertySetID == "" && p.DistinguishedPropertySetID == "" {
