@@ -3,6 +3,7 @@ package exchangesim
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -510,14 +511,10 @@ func normalizeAllDay(f *Fields) {
 }
 
 func sortedInt64(m map[int64]bool) []int64 {
-	var out []int64
+	out := make([]int64, 0, len(m))
 	for k := range m {
 		out = append(out, k)
 	}
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && out[j] < out[j-1]; j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
-	}
+	slices.Sort(out)
 	return out
 }

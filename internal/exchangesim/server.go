@@ -29,7 +29,8 @@ type Options struct {
 	// Latency is added to every EWS request.
 	Latency time.Duration
 	// StreamTimeoutUnit is the length of one ConnectionTimeout unit of
-	// GetStreamingEvents: a minute on Exchange, seconds or less in tests.
+	// GetStreamingEvents (and of a pull subscription's Timeout): a minute on
+	// Exchange, seconds or less in tests.
 	StreamTimeoutUnit time.Duration
 	// KeepAliveInterval is how often an idle stream gets a ConnectionStatus OK envelope.
 	KeepAliveInterval time.Duration
