@@ -62,6 +62,20 @@ func TestFaultsOnDemandAndCounters(t *testing.T) {
 	if status, _ := c.do(getCalendar); status != http.StatusOK || time.Since(began) < 300*time.Millisecond {
 		t.Errorf("Latency: status %d after %v", status, time.Since(began))
 	}
+	if err := sim.InjectFault(Fault{Operation: "DeleteItem", Kind: "ItemError", InnerResponseCode: "ErrorServerBusy", BackOffMilliseconds: 100, Times: 1}); err != nil {
+		t.Fatal(err)
+	}
+	status, root = c.do(deleteRequest("AAMkAAAA", "AAMkAAAB"))
+	if got := codes(root); status != http.StatusOK || len(got) != 2 || got[0] != "ErrorInternalServerError" {
+		t.Errorf("ItemError: status %d codes %v", status, got)
+	}
+	inner := map[string]string{}
+	for _, v := range findAll(root, "Value") {
+		inner[attr(v, "Name")] = text(v)
+	}
+	if inner["InnerErrorResponseCode"] != "ErrorServerBusy" || inner["BackOffMilliseconds"] != "100" {
+		t.Errorf("ItemError MessageXml: %v", inner)
+	}
 	if err := sim.InjectFault(Fault{Kind: "Meteor"}); err == nil {
 		t.Error("an unknown fault kind was accepted")
 	}

@@ -69,6 +69,10 @@ func TestResponsesValidateAgainstSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.do(getCalendar)
+	if err := sim.InjectFault(Fault{Kind: "ItemError", InnerResponseCode: "ErrorServerBusy", Times: 1}); err != nil {
+		t.Fatal(err)
+	}
+	c.do(getRequest(master.ID, master.ID))
 
 	// Stream envelopes: keep-alive, notifications, Closed.
 	now := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)

@@ -460,8 +460,14 @@ type Fault struct {
 	// Mailbox is the SMTP address acted on; empty matches all.
 	Mailbox string `json:"mailbox,omitempty"`
 	// Kind is ServerBusy (SOAP fault, HTTP 500, BackOffMilliseconds), HTTP500,
-	// HTTP503, Drop (the connection is cut without a response) or Latency.
-	Kind                string `json:"kind"`
+	// HTTP503, Drop (the connection is cut without a response), Latency, or
+	// ItemError (HTTP 200 with an Error ResponseMessage per item).
+	Kind string `json:"kind"`
+	// ResponseCode is ItemError's code (ErrorInternalServerError by default);
+	// InnerResponseCode, when set, goes in its MessageXml as Exchange nests
+	// the real cause (e.g. ErrorServerBusy).
+	ResponseCode        string `json:"responseCode,omitempty"`
+	InnerResponseCode   string `json:"innerResponseCode,omitempty"`
 	BackOffMilliseconds int    `json:"backOffMilliseconds,omitempty"`
 	LatencyMilliseconds int    `json:"latencyMilliseconds,omitempty"`
 	// Times is how many requests the fault hits; 0 means until cleared.
@@ -471,7 +477,7 @@ type Fault struct {
 // InjectFault adds a fault.
 func (s *Server) InjectFault(f Fault) error {
 	switch f.Kind {
-	case "ServerBusy", "HTTP500", "HTTP503", "Drop", "Latency":
+	case "ServerBusy", "HTTP500", "HTTP503", "Drop", "Latency", "ItemError":
 	default:
 		return fmt.Errorf("inject fault: unknown kind %q", f.Kind)
 	}
@@ -545,8 +551,42 @@ func (s *Server) injectFault(c *call) bool {
 		_, _ = io.WriteString(c.w, "<html><body><h1>Server Error in '/EWS' Application.</h1></body></html>")
 	case "Drop":
 		panic(http.ErrAbortHandler)
+	case "ItemError":
+		s.writeDoc(c.w, http.StatusOK, itemErrors(c, f))
 	}
 	return true
+}
+
+// itemErrors answers every item of the request with the fault's error.
+func itemErrors(c *call, f *Fault) *etree.Document {
+	code := f.ResponseCode
+	if code == "" {
+		code = "ErrorInternalServerError"
+	}
+	e := errf(code, "An internal server error occurred. The operation failed.")
+	if f.InnerResponseCode != "" {
+		e.xml = [][2]string{{"InnerErrorMessageText", "The server cannot service this request right now. Try again later."},
+			{"InnerErrorResponseCode", f.InnerResponseCode}, {"InnerErrorDescriptiveLinkKey", "0"}}
+		if f.BackOffMilliseconds > 0 {
+			e.xml = append(e.xml, [2]string{"BackOffMilliseconds", fmt.Sprint(f.BackOffMilliseconds)})
+		}
+	}
+	n := 1
+	for _, list := range []string{"ItemIds", "Items", "ItemChanges"} {
+		if l := child(c.req, nsMessages, list); l != nil {
+			n = len(l.ChildElements())
+		}
+	}
+	doc, body := envelope()
+	msgs := responseRoot(body, c.op)
+	for range n {
+		m := message(msgs, c.op, e)
+		switch c.op {
+		case "GetItem", "CreateItem", "UpdateItem":
+			m.CreateElement("m:Items")
+		}
+	}
+	return doc
 }
 
 // Counters are requests received, by operation and by mailbox.
