@@ -120,6 +120,9 @@ type Client struct {
 	cookies map[string]string // X-BackEndOverrideCookie per anchor mailbox
 
 	serverVersion atomic.Pointer[ServerVersionInfo]
+
+	// silentAfter overrides when a stream counts as dead (tests only).
+	silentAfter time.Duration
 }
 
 // Default sizes; doc.go explains them.

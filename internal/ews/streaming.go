@@ -72,9 +72,17 @@ func (c *Client) Unsubscribe(ctx context.Context, anchor, mailbox, subscriptionI
 // GetStreamingEvents request.
 const MaxSubscriptionsPerConnection = 200
 
+// errStreamSilent ends a streaming connection the server kept open past
+// its own ConnectionTimeout.
+var errStreamSilent = errors.New("stream outlived its ConnectionTimeout without ConnectionStatus Closed")
+
+// streamLifetime is the ConnectionTimeout actually sent: whole minutes, 1–30.
+func streamLifetime(timeout time.Duration) time.Duration {
+	return time.Duration(max(1, min(30, int(timeout/time.Minute)))) * time.Minute
+}
+
 func (c *Client) buildGetStreamingEvents(ids []string, timeout time.Duration) *request {
-	minutes := int(timeout / time.Minute)
-	minutes = max(1, min(30, minutes))
+	minutes := int(streamLifetime(timeout) / time.Minute)
 	// No impersonation header: the connection carries the subscriptions
 	// of several mailboxes, each made under its own identity.
 	r := c.newRequest("")
@@ -99,10 +107,21 @@ func (c *Client) GetStreamingEvents(ctx context.Context, anchor string, subscrip
 	}
 	const op = "GetStreamingEvents"
 	cl := call{op: op, anchor: anchor, streaming: true}
-	body, err := c.buildGetStreamingEvents(subscriptionIDs, timeout).bytes()
+	req := c.buildGetStreamingEvents(subscriptionIDs, timeout)
+	body, err := req.bytes()
 	if err != nil {
 		return fmt.Errorf("get streaming events: build request: %w", err)
 	}
+	// The server closes the connection after ConnectionTimeout; a stream
+	// still open a minute later has died silently (the failure the old
+	// listener suffered from), so it is cut and reported.
+	silent := streamLifetime(timeout) + time.Minute
+	if c.silentAfter > 0 {
+		silent = c.silentAfter
+	}
+	parent := ctx
+	ctx, cancel := context.WithTimeoutCause(ctx, silent, errStreamSilent)
+	defer cancel()
 	resp, err := c.send(ctx, cl, body)
 	if err != nil {
 		return fmt.Errorf("get streaming events on %s: %w", anchor, err)
@@ -115,8 +134,11 @@ func (c *Client) GetStreamingEvents(ctx context.Context, anchor string, subscrip
 	for {
 		data, err := sp.next()
 		if err != nil {
+			if parent.Err() != nil {
+				return parent.Err()
+			}
 			if ctx.Err() != nil {
-				return ctx.Err()
+				return fmt.Errorf("get streaming events on %s: %w", anchor, context.Cause(ctx))
 			}
 			if errors.Is(err, io.EOF) {
 				return fmt.Errorf("get streaming events on %s: stream ended without ConnectionStatus Closed", anchor)
@@ -137,6 +159,22 @@ func (c *Client) GetStreamingEvents(ctx context.Context, anchor string, subscrip
 		}
 		if msg.Closed {
 			return nil
+		}
+	}
+}
+
+// StreamEvents keeps a streaming connection open until ctx ends: each time
+// the server closes one (ConnectionStatus Closed) the next is opened with
+// the same subscriptions. It returns the first error of a connection or
+// of handle; resubscribing after ErrSubscriptionNotFound and catching up
+// with SyncFolderItems is the caller's part.
+func (c *Client) StreamEvents(ctx context.Context, anchor string, subscriptionIDs []string, timeout time.Duration, handle func(StreamMessage) error) error {
+	for {
+		if err := c.GetStreamingEvents(ctx, anchor, subscriptionIDs, timeout, handle); err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 	}
 }

@@ -172,3 +172,55 @@ func TestStreamingEndsWithContextAndBrokenStreams(t *testing.T) {
 		t.Error("201 subscriptions on one connection accepted")
 	}
 }
+
+func TestStreamEventsReconnectsAndDetectsSilence(t *testing.T) {
+	var mu sync.Mutex
+	conns := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		conns++
+		mu.Unlock()
+		writeOdd(w, streamEnvelope(keepAlive))
+		if r.Header.Get("X-Test") == "silent" {
+			select {
+			case <-r.Context().Done():
+			case <-time.After(5 * time.Second):
+			}
+			return
+		}
+		writeOdd(w, streamEnvelope(closedMsg))
+	}))
+	defer srv.Close()
+	c := testClient(t, srv.URL)
+	cctx, cancel := context.WithCancel(ctx)
+	closed := 0
+	err := c.StreamEvents(cctx, "room1@example.org", []string{"sub-1"}, time.Minute, func(m StreamMessage) error {
+		if m.Closed {
+			closed++
+			if closed == 3 {
+				cancel()
+			}
+		}
+		return nil
+	})
+	mu.Lock()
+	n := conns
+	mu.Unlock()
+	if !errors.Is(err, context.Canceled) || n != 3 {
+		t.Errorf("err %v after %d connections", err, n)
+	}
+
+	silent := testClient(t, srv.URL, func(c *Config) {
+		c.Transport = roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			r.Header.Set("X-Test", "silent")
+			return http.DefaultTransport.RoundTrip(r)
+		})
+	})
+	silent.silentAfter = 150 * time.Millisecond
+	got := 0
+	err = silent.StreamEvents(ctx, "room1@example.org", []string{"sub-1"}, time.Minute, func(StreamMessage) error { got++; return nil })
+	if !errors.Is(err, errStreamSilent) || got != 1 {
+		t.Errorf("silent stream: %v after %d messages", err, got)
+	}
+}
