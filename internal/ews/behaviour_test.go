@@ -460,3 +460,16 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestFindCalendarViewSplitsOnFindCountLimit(t *testing.T) {
+	limit := ok200(respWrap("FindItem", errorMsg("FindItem", CodeExceededFindCountLimit,
+		"You have exceeded the maximum number of objects that can be returned for the find operation. Use paging to reduce the result size and try your request again.")))
+	f := newFakeEWS(t, limit, ok200(findItemResponse(genItems(1, utc("2026-01-01T01:00:00Z")), true)), ok200(findItemResponse(nil, true)))
+	items, err := testClient(t, f.srv.URL).FindCalendarView(ctx, "room1@example.org", utc("2026-01-01T00:00:00Z"), utc("2026-01-03T00:00:00Z"))
+	if err != nil || len(items) != 1 || len(f.requests()) != 3 {
+		t.Errorf("items %d, err %v, %d requests", len(items), err, len(f.requests()))
+	}
+	if !strings.Contains(f.requests()[1].body, `EndDate="2026-01-02T00:00:00Z"`) {
+		t.Errorf("first half: %s", f.requests()[1].body)
+	}
+}

@@ -74,6 +74,11 @@ const minViewSpan = time.Minute
 
 func (c *Client) findWindow(ctx context.Context, mailbox string, start, end time.Time, seen map[string]bool, out *[]CalendarItem) error {
 	page, complete, err := c.findItems(ctx, mailbox, start, end)
+	if IsCode(err, CodeExceededFindCountLimit) || IsCode(err, CodeCalendarViewRangeTooBig) {
+		// The server's own budget or range limit is lower than ours:
+		// the cure is the same as for truncation, a smaller window.
+		complete, err = false, nil
+	}
 	if err != nil {
 		return err
 	}

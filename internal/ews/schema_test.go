@@ -37,7 +37,7 @@ func sampleRequests(c *Client) map[string]*request {
 		"SyncFolderItems":    c.buildSyncFolderItems("room1@example.org", "", 512),
 		"SyncFolderItems-2":  c.buildSyncFolderItems("room1@example.org", "H4sIAAA==", 100),
 		"Subscribe":          c.buildSubscribe("room1@example.org"),
-		"GetStreamingEvents": c.buildGetStreamingEvents([]string{"JgBibjFw", "JgBibjFx"}, 30*time.Minute),
+		"GetStreamingEvents": c.buildGetStreamingEvents("room1@example.org", []string{"JgBibjFw", "JgBibjFx"}, 30*time.Minute),
 		"Unsubscribe": func() *request {
 			r := c.newRequest("room1@example.org")
 			r.body.CreateElement("m:Unsubscribe").CreateElement("m:SubscriptionId").SetText("JgBibjFw")

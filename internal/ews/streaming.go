@@ -81,11 +81,12 @@ func streamLifetime(timeout time.Duration) time.Duration {
 	return time.Duration(max(1, min(30, int(timeout/time.Minute)))) * time.Minute
 }
 
-func (c *Client) buildGetStreamingEvents(ids []string, timeout time.Duration) *request {
+func (c *Client) buildGetStreamingEvents(anchor string, ids []string, timeout time.Duration) *request {
 	minutes := int(streamLifetime(timeout) / time.Minute)
-	// No impersonation header: the connection carries the subscriptions
-	// of several mailboxes, each made under its own identity.
-	r := c.newRequest("")
+	// The connection acts as its anchor mailbox: app-only access must
+	// impersonate some mailbox on every call, and the anchor is the one
+	// whose server holds the group's subscriptions.
+	r := c.newRequest(anchor)
 	gs := r.body.CreateElement("m:GetStreamingEvents")
 	list := gs.CreateElement("m:SubscriptionIds")
 	for _, id := range ids {
@@ -106,8 +107,8 @@ func (c *Client) GetStreamingEvents(ctx context.Context, anchor string, subscrip
 		return fmt.Errorf("get streaming events: %d subscription ids, want 1..%d", len(subscriptionIDs), MaxSubscriptionsPerConnection)
 	}
 	const op = "GetStreamingEvents"
-	cl := call{op: op, anchor: anchor, streaming: true}
-	req := c.buildGetStreamingEvents(subscriptionIDs, timeout)
+	cl := call{op: op, mailbox: anchor, streaming: true}
+	req := c.buildGetStreamingEvents(anchor, subscriptionIDs, timeout)
 	body, err := req.bytes()
 	if err != nil {
 		return fmt.Errorf("get streaming events: build request: %w", err)

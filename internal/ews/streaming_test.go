@@ -61,7 +61,8 @@ func TestStreamingDeliversEnvelopesAsTheyArrive(t *testing.T) {
 			http.SetCookie(w, &http.Cookie{Name: "X-BackEndOverrideCookie", Value: "MBX07~1942062214"})
 			_, _ = w.Write(respWrap("Subscribe", successMsg("Subscribe", "<m:SubscriptionId>sub-1</m:SubscriptionId>")))
 		case bytes.Contains(body, []byte("<m:GetStreamingEvents>")):
-			if !bytes.Contains(body, []byte("<m:ConnectionTimeout>2</m:ConnectionTimeout>")) {
+			if !bytes.Contains(body, []byte("<m:ConnectionTimeout>2</m:ConnectionTimeout>")) ||
+				!bytes.Contains(body, []byte("<t:SmtpAddress>room1@example.org</t:SmtpAddress>")) {
 				t.Errorf("timeout not sent in minutes: %s", body)
 			}
 			// Two envelopes in one chunk sequence, then wait.
