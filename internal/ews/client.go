@@ -65,7 +65,8 @@ type Config struct {
 	// AccessMode defaults to Impersonation.
 	AccessMode AccessMode
 	// Transport sends the requests (TLS settings, instrumentation); default
-	// a clone of http.DefaultTransport. Authentication wraps it.
+	// a clone of http.DefaultTransport. Authentication wraps it. With NTLM
+	// it must keep connections alive and speak HTTP/1.1.
 	Transport http.RoundTripper
 	// MaxConcurrentRequests bounds in-flight calls per mailbox (streaming
 	// excluded: Exchange budgets it separately); default 4.
@@ -209,7 +210,14 @@ func New(cfg Config) (*Client, error) {
 	}
 	base := cfg.Transport
 	if base == nil {
-		base = http.DefaultTransport.(*http.Transport).Clone()
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		if _, ntlm := cfg.Auth.(NTLM); ntlm {
+			// NTLM authenticates a connection, which HTTP/2 does not
+			// allow; IIS answers HTTP_1_1_REQUIRED. Stay on HTTP/1.1.
+			t.Protocols = new(http.Protocols)
+			t.Protocols.SetHTTP1(true)
+		}
+		base = t
 	}
 	rt, err := cfg.Auth.wrap(base, c.secrets)
 	if err != nil {

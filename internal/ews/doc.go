@@ -55,6 +55,14 @@
 //     calendar items cost more than reads, so creates and updates use half.
 //   - SyncFolderItems asks for at most 512 changes, the server's maximum.
 //
+// Streaming: Subscribe makes one subscription per room (impersonated) on an
+// anchor mailbox; GetStreamingEvents opens one connection for up to 200 of
+// them, impersonating the anchor, and hands each envelope to a callback as
+// soon as it is whole; StreamEvents reopens the connection each time the
+// server closes it. A connection that stays open a minute past its
+// ConnectionTimeout without ConnectionStatus Closed is cut and reported,
+// so a listener can never die silently.
+//
 // Writes are never retried: a create whose response was lost would be made
 // twice. Idempotent calls are retried a bounded number of times, waiting the
 // server's BackOffMilliseconds or Retry-After; when the server asks for
