@@ -25,7 +25,8 @@ func EntraTokenURL(tenantID string) string {
 // Basic, NTLM and OAuth2ClientCredentials.
 type Auth interface {
 	// wrap returns a round tripper that authenticates requests and then
-	// sends them through next, and the secrets that must never be shown.
+	// sends them through next; it records in secrets every credential
+	// that must never be shown.
 	wrap(next http.RoundTripper, secrets *secretSet) (http.RoundTripper, error)
 }
 

@@ -332,7 +332,7 @@ func TestSampleSubscribeUnsubscribe(t *testing.T) {
 	}
 	f = newFakeEWS(t, ok200(sample(t, "Subscribe-Error-delegate-response.msdocs.xml")))
 	_, err = testClient(t, f.srv.URL).Subscribe(ctx, "room1@example.org", "room1@example.org")
-	if !IsCode(err, CodeSubscriptionDelegateAccessNot) {
+	if !IsCode(err, CodeSubscriptionDelegateAccess) {
 		t.Errorf("delegate subscribe: %v", err)
 	}
 	f = newFakeEWS(t, ok200(sample(t, "Unsubscribe-ErrorSubscriptionNotFound-response.msdocs.xml")))

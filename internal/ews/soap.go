@@ -80,8 +80,9 @@ func (r *request) bytes() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// folderID writes the calendar folder of mailbox. In delegate mode the
-// mailbox is named in the folder id; with impersonation the header does it.
+// distinguishedFolder writes a well-known folder (the calendar) of mailbox.
+// In delegate mode the mailbox is named in the folder id; with
+// impersonation the header does it.
 func (c *Client) distinguishedFolder(parent *etree.Element, id, mailbox string) {
 	f := parent.CreateElement("t:DistinguishedFolderId")
 	f.CreateAttr("Id", id)
