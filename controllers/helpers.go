@@ -1,0 +1,107 @@
+package controllers
+
+import (
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+
+	v1alpha1 "github.com/respa-exchange/respa-exchange-operator/api/v1alpha1"
+)
+
+func asStalling(err error, target **StallingError) bool { return errors.As(err, target) }
+
+// reasonOf is the reason a stalling or waiting error carries, or fallback.
+func reasonOf(err error, fallback string) string {
+	var s *StallingError
+	if errors.As(err, &s) {
+		return s.Reason
+	}
+	var w *WaitingError
+	if errors.As(err, &w) {
+		return w.Reason
+	}
+	return fallback
+}
+
+func durationOr(d, fallback time.Duration) time.Duration {
+	if d <= 0 {
+		return fallback
+	}
+	return d
+}
+
+// jitter lengthens d by up to 10%, so resources created together do not run their passes in
+// lockstep forever.
+func jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return d
+	}
+	return d + time.Duration(rand.Int64N(int64(d)/10+1))
+}
+
+// recordReadyTransition emits an Event when Ready changes status or reason, not on every quiet
+// reconcile.
+func recordReadyTransition(rec events.EventRecorder, obj conditioned, before *metav1.Condition) {
+	if rec == nil {
+		return
+	}
+	ready := conditionOf(obj, v1alpha1.ReadyCondition)
+	if ready == nil {
+		return
+	}
+	if before != nil && before.Status == ready.Status && before.Reason == ready.Reason {
+		return
+	}
+	if ready.Status == metav1.ConditionTrue {
+		rec.Eventf(obj, nil, corev1.EventTypeNormal, ready.Reason, "Ready", "%s", ready.Message)
+		return
+	}
+	rec.Eventf(obj, nil, corev1.EventTypeWarning, ready.Reason, "NotReady", "%s", ready.Message)
+}
+
+// CredentialCache hands the credentials the mailbox controller resolved to the resource
+// controller, so that a pass does not read Secrets again. Entries are keyed by mailbox and
+// generation; a Secret change re-resolves them through the mailbox's reconcile.
+type CredentialCache struct {
+	mu      sync.RWMutex
+	entries map[types.NamespacedName]credentialEntry
+}
+
+type credentialEntry struct {
+	generation int64
+	creds      *MailboxCredentials
+}
+
+// Put stores the credentials of a Ready mailbox.
+func (c *CredentialCache) Put(key types.NamespacedName, generation int64, creds *MailboxCredentials) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries == nil {
+		c.entries = map[types.NamespacedName]credentialEntry{}
+	}
+	c.entries[key] = credentialEntry{generation: generation, creds: creds}
+}
+
+// Get returns the credentials stored for that generation of the mailbox.
+func (c *CredentialCache) Get(key types.NamespacedName, generation int64) (*MailboxCredentials, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	e, ok := c.entries[key]
+	if !ok || e.generation != generation {
+		return nil, false
+	}
+	return e.creds, true
+}
+
+// Forget drops a mailbox's credentials.
+func (c *CredentialCache) Forget(key types.NamespacedName) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.entries, key)
+}
