@@ -94,7 +94,9 @@ func TestMailboxMissingSecretThenReady(t *testing.T) {
 	mb := mailbox(ns, "mb")
 	mustCreate(t, mb, secret(ns, "respa-token", map[string]string{"token": "abc123"}))
 
-	eventually(t, waitFor, func() error { return conditionIs(mb, v1alpha1.ReadyCondition, metav1.ConditionFalse, v1alpha1.SecretNotFoundReason) })
+	eventually(t, waitFor, func() error {
+		return conditionIs(mb, v1alpha1.ReadyCondition, metav1.ConditionFalse, v1alpha1.SecretNotFoundReason)
+	})
 	if err := conditionIs(mb, v1alpha1.StalledCondition, metav1.ConditionTrue, v1alpha1.SecretNotFoundReason); err != nil {
 		t.Error(err)
 	}
@@ -110,7 +112,9 @@ func TestMailboxMissingSecretThenReady(t *testing.T) {
 	// requeues a stalled mailbox.
 	created := time.Now()
 	mustCreate(t, secret(ns, "exchange-pw", map[string]string{"password": "hunter2"}))
-	eventually(t, 5*time.Second, func() error { return conditionIs(mb, v1alpha1.ReadyCondition, metav1.ConditionTrue, v1alpha1.SucceededReason) })
+	eventually(t, 5*time.Second, func() error {
+		return conditionIs(mb, v1alpha1.ReadyCondition, metav1.ConditionTrue, v1alpha1.SucceededReason)
+	})
 	t.Logf("mailbox Ready %s after its Secret was created", time.Since(created).Round(time.Millisecond))
 	if err := conditionIs(mb, v1alpha1.StalledCondition, metav1.ConditionTrue, ""); err == nil {
 		t.Error("Stalled still present on a Ready mailbox")
@@ -181,11 +185,15 @@ func TestResourceWaitsForMailbox(t *testing.T) {
 	mustCreate(t, res)
 	key := ns + "/room-a"
 
-	eventually(t, waitFor, func() error { return conditionIs(res, v1alpha1.ReadyCondition, metav1.ConditionFalse, v1alpha1.MailboxNotFoundReason) })
+	eventually(t, waitFor, func() error {
+		return conditionIs(res, v1alpha1.ReadyCondition, metav1.ConditionFalse, v1alpha1.MailboxNotFoundReason)
+	})
 
 	mb := mailbox(ns, "mb")
 	mustCreate(t, mb)
-	eventually(t, waitFor, func() error { return conditionIs(res, v1alpha1.ReadyCondition, metav1.ConditionFalse, v1alpha1.MailboxNotReadyReason) })
+	eventually(t, waitFor, func() error {
+		return conditionIs(res, v1alpha1.ReadyCondition, metav1.ConditionFalse, v1alpha1.MailboxNotReadyReason)
+	})
 	if n := syncer.count(key); n != 0 {
 		t.Fatalf("syncer called %d times while the mailbox was not ready", n)
 	}
@@ -195,7 +203,9 @@ func TestResourceWaitsForMailbox(t *testing.T) {
 	}
 
 	mustCreate(t, secret(ns, "exchange-pw", map[string]string{"password": "pw"}), secret(ns, "respa-token", map[string]string{"token": "tok"}))
-	eventually(t, waitFor, func() error { return conditionIs(res, v1alpha1.ReadyCondition, metav1.ConditionTrue, v1alpha1.SucceededReason) })
+	eventually(t, waitFor, func() error {
+		return conditionIs(res, v1alpha1.ReadyCondition, metav1.ConditionTrue, v1alpha1.SucceededReason)
+	})
 	if err := conditionIs(res, v1alpha1.SyncedCondition, metav1.ConditionTrue, v1alpha1.SucceededReason); err != nil {
 		t.Error(err)
 	}
@@ -263,7 +273,9 @@ func TestResourceSuspendAndRequestedAt(t *testing.T) {
 	if err := k8s.Patch(context.Background(), res, patch); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, waitFor, func() error { return conditionIs(res, v1alpha1.ReadyCondition, metav1.ConditionFalse, v1alpha1.SuspendedReason) })
+	eventually(t, waitFor, func() error {
+		return conditionIs(res, v1alpha1.ReadyCondition, metav1.ConditionFalse, v1alpha1.SuspendedReason)
+	})
 	passes = syncer.count(key)
 	patch = client.MergeFrom(res.DeepCopy())
 	res.Annotations[v1alpha1.ReconcileRequestAnnotation] = "now-2"
@@ -281,7 +293,9 @@ func TestResourceSuspendAndRequestedAt(t *testing.T) {
 	if err := k8s.Patch(context.Background(), res, patch); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, waitFor, func() error { return conditionIs(res, v1alpha1.ReadyCondition, metav1.ConditionTrue, v1alpha1.SucceededReason) })
+	eventually(t, waitFor, func() error {
+		return conditionIs(res, v1alpha1.ReadyCondition, metav1.ConditionTrue, v1alpha1.SucceededReason)
+	})
 	if got := syncer.count(key); got <= passes {
 		t.Error("no pass after resuming")
 	}
@@ -303,7 +317,9 @@ func TestResourceOutcomes(t *testing.T) {
 	}})
 	mustCreate(t, stalled, partial)
 
-	eventually(t, waitFor, func() error { return conditionIs(stalled, v1alpha1.StalledCondition, metav1.ConditionTrue, v1alpha1.RespaResourceNotFoundReason) })
+	eventually(t, waitFor, func() error {
+		return conditionIs(stalled, v1alpha1.StalledCondition, metav1.ConditionTrue, v1alpha1.RespaResourceNotFoundReason)
+	})
 	if err := conditionIs(stalled, v1alpha1.ReadyCondition, metav1.ConditionFalse, v1alpha1.RespaResourceNotFoundReason); err != nil {
 		t.Error(err)
 	}
@@ -311,7 +327,9 @@ func TestResourceOutcomes(t *testing.T) {
 		t.Error("a failed pass moved lastSuccessfulSyncTime")
 	}
 
-	eventually(t, waitFor, func() error { return conditionIs(partial, v1alpha1.SyncedCondition, metav1.ConditionFalse, v1alpha1.PartialSyncReason) })
+	eventually(t, waitFor, func() error {
+		return conditionIs(partial, v1alpha1.SyncedCondition, metav1.ConditionFalse, v1alpha1.PartialSyncReason)
+	})
 	if err := conditionIs(partial, v1alpha1.ReadyCondition, metav1.ConditionTrue, ""); err != nil {
 		t.Error(err)
 	}

@@ -104,8 +104,8 @@ func (r *ExchangeResourceReconciler) resourcesOfMailbox(ctx context.Context, o c
 // deletion, a new generation, or a change of its Ready condition.
 type mailboxReadinessChanged struct{ predicate.Funcs }
 
-func (mailboxReadinessChanged) Create(event.CreateEvent) bool { return true }
-func (mailboxReadinessChanged) Delete(event.DeleteEvent) bool { return true }
+func (mailboxReadinessChanged) Create(event.CreateEvent) bool   { return true }
+func (mailboxReadinessChanged) Delete(event.DeleteEvent) bool   { return true }
 func (mailboxReadinessChanged) Generic(event.GenericEvent) bool { return false }
 func (mailboxReadinessChanged) Update(e event.UpdateEvent) bool {
 	o, n := e.ObjectOld.(*v1alpha1.ExchangeMailbox), e.ObjectNew.(*v1alpha1.ExchangeMailbox)
