@@ -28,11 +28,13 @@ type Entry struct {
 	Start, End time.Time
 	Exchange   Hash
 	Respa      Hash
-	// ExchangeAlt and RespaAlt are set while a write to that side is in flight: the hash the
-	// item will have once the write lands. Either value then counts as "unchanged", so a crash
-	// before or after the write is not mistaken for a person's edit.
+	// ExchangeAlt and RespaAlt are set while a write is in flight: the pair's hashes once it
+	// lands. The next pass compares with them if the target shows the written value, else with
+	// Exchange and Respa, so a crash before or after the write is not mistaken for an edit.
 	ExchangeAlt Hash
 	RespaAlt    Hash
+	// InFlight marks the groups and target sides of those writes (see flightBit).
+	InFlight uint8
 }
 
 // Pending reports whether the create on the target side has not been confirmed yet.
@@ -161,8 +163,8 @@ var gzipWriters = stdsync.Pool{New: func() any {
 const derivedKey = '='
 
 // appendEntry writes one line: key, origin, reservation id, item id, start (unix seconds,
-// base 36), duration (seconds, base 36), then the four hash halves in hex, and four more
-// while a write is in flight.
+// base 36), duration (seconds, base 36), then the four hash halves in hex, and while a write
+// is in flight four more and its mask.
 func appendEntry(b []byte, e *Entry, instance string) []byte {
 	if instance != "" && e.Origin == FromRespa && e.ReservationID != "" && string(e.Key) == RespaUID(instance, e.ReservationID) {
 		b = append(b, derivedKey)
@@ -178,8 +180,8 @@ func appendEntry(b []byte, e *Entry, instance string) []byte {
 	b = append(b, '\t')
 	b = strconv.AppendInt(b, int64(e.End.Sub(e.Start)/time.Second), 36)
 	hs := []uint32{e.Exchange.Time, e.Exchange.Text, e.Respa.Time, e.Respa.Text}
-	if e.ExchangeAlt != (Hash{}) || e.RespaAlt != (Hash{}) {
-		hs = append(hs, e.ExchangeAlt.Time, e.ExchangeAlt.Text, e.RespaAlt.Time, e.RespaAlt.Text)
+	if e.InFlight != 0 {
+		hs = append(hs, e.ExchangeAlt.Time, e.ExchangeAlt.Text, e.RespaAlt.Time, e.RespaAlt.Text, uint32(e.InFlight))
 	}
 	for _, h := range hs {
 		b = append(b, '\t')
@@ -283,8 +285,8 @@ func parseLedgerText(text []byte) (Ledger, error) {
 
 func parseEntry(line, instance string) (Entry, error) {
 	f := strings.Split(line, "\t")
-	if len(f) != 10 && len(f) != 14 {
-		return Entry{}, fmt.Errorf("want 10 or 14 fields, got %d", len(f))
+	if len(f) != 10 && len(f) != 15 {
+		return Entry{}, fmt.Errorf("want 10 or 15 fields, got %d", len(f))
 	}
 	var e Entry
 	key, err := parseField(f[0])
@@ -318,7 +320,7 @@ func parseEntry(line, instance string) (Entry, error) {
 	}
 	e.Start = time.Unix(start, 0).UTC()
 	e.End = e.Start.Add(time.Duration(dur) * time.Second)
-	var hs [8]uint32
+	var hs [9]uint32
 	for i := range len(f) - 6 {
 		v, err := strconv.ParseUint(f[6+i], 16, 32)
 		if err != nil {
@@ -330,5 +332,9 @@ func parseEntry(line, instance string) (Entry, error) {
 	e.Respa = Hash{Time: hs[2], Text: hs[3]}
 	e.ExchangeAlt = Hash{Time: hs[4], Text: hs[5]}
 	e.RespaAlt = Hash{Time: hs[6], Text: hs[7]}
+	if hs[8] > 15 {
+		return Entry{}, fmt.Errorf("bad in-flight mask %x", hs[8])
+	}
+	e.InFlight = uint8(hs[8])
 	return e, nil
 }

@@ -57,6 +57,22 @@ type modelEdit struct {
 type deletion struct {
 	step int
 	link string // the stamp of a deleted event
+	// unrecorded: the event was created by a pass that crashed before the ledger learned its
+	// ItemId. Nothing can tell its deletion from a create that never happened, so the next
+	// pass creates it again (a documented limit).
+	unrecorded bool
+}
+
+func (m *model) unrecorded(e rx.Event) bool {
+	if e.Link == "" {
+		return false
+	}
+	l, err := rx.DecodeLedger(m.w.ledger.Bytes())
+	if err != nil {
+		return true
+	}
+	en, ok := l.Get(e.Key())
+	return !ok || en.ItemID == ""
 }
 
 // model is one sequence: the world, what people did, and the invariant checks.
@@ -117,6 +133,7 @@ func runSequence(seed uint64, steps int, logf func(string, ...any)) error {
 			return fmt.Errorf("clean pass failed: %v", err)
 		}
 		m.lastReport = rep
+		logf("clean pass: writes=%d (%+v %+v) failed=%v", rep.Writes(), rep.Exchange, rep.Respa, rep.Failed)
 		if m.trustFrom < m.lastLoss {
 			m.trustFrom = m.step
 		}
@@ -222,7 +239,8 @@ func (m *model) act() {
 	case op < 29: // delete in Outlook (one occurrence of a series too)
 		if ev, ok := m.randomEvent(nil); ok {
 			w.ex.Delete(ev.ItemID)
-			m.exDeleted[ev.Key()] = deletion{step: m.step, link: ev.Link}
+			delete(m.exEdits, ev.Key())
+			m.exDeleted[ev.Key()] = deletion{step: m.step, link: ev.Link, unrecorded: m.unrecorded(ev)}
 			m.logf("%d: Exchange delete %s", m.step, ev.Key())
 		}
 	case op < 31: // the organizer cancels the meeting
@@ -442,7 +460,7 @@ func (m *model) checkFinal() {
 
 	// 3. No lost deletions (while the ledger was intact).
 	for k, d := range m.exDeleted {
-		if e, ok := evByKey[k]; (ok && !e.Cancelled) || !m.trusted(d.step) || !m.propagates(rx.SideExchange) {
+		if e, ok := evByKey[k]; (ok && !e.Cancelled) || d.unrecorded || !m.trusted(d.step) || !m.propagates(rx.SideExchange) {
 			continue
 		}
 		if _, id, ok := rx.ParseLink(d.link); ok {

@@ -241,25 +241,38 @@ func (f *effect) entry() (Entry, bool) {
 			e.Exchange.Text, e.Respa.Text = old[0].Text, old[1].Text
 		}
 	}
-	// A write not known to have landed may still land (a timeout, a crash): remember what it
-	// would make the item look like.
-	// Only the halves being written: the others are what a person may have just changed.
-	if f.status[exSide] != statusOK {
-		e.ExchangeAlt = f.post.Exchange.only(f.writes[exSide])
-	}
-	if f.status[resSide] != statusOK {
-		e.RespaAlt = f.post.Respa.only(f.writes[resSide])
+	// A write not known to have landed may still land (a timeout, a crash): remember the
+	// pair as it will be if it did, and which side it targets, so that the next pass can tell
+	// our write from a person's edit either way.
+	for _, g := range []group{groupTime, groupText} {
+		for side := range 2 {
+			if f.writes[side]&g == 0 || f.status[side] == statusOK {
+				continue
+			}
+			e.InFlight |= flightBit(g, side)
+			e.ExchangeAlt = e.ExchangeAlt.with(g, f.post.Exchange)
+			e.RespaAlt = e.RespaAlt.with(g, f.post.Respa)
+		}
 	}
 	return e, true
 }
 
-// only keeps the halves of the groups in g.
-func (h Hash) only(g group) Hash {
-	if g&groupTime == 0 {
-		h.Time = 0
+// flightBit marks a write of group g to side (exSide or resSide) as in flight.
+func flightBit(g group, side int) uint8 {
+	b := uint8(1) << side
+	if g == groupText {
+		b <<= 2
 	}
-	if g&groupText == 0 {
-		h.Text = 0
+	return b
+}
+
+// with copies the halves of group g from src.
+func (h Hash) with(g group, src Hash) Hash {
+	if g&groupTime != 0 {
+		h.Time = src.Time
+	}
+	if g&groupText != 0 {
+		h.Text = src.Text
 	}
 	return h
 }
@@ -453,6 +466,15 @@ func (p *planner) unlinked() error {
 
 func (p *planner) past(end time.Time) bool { return !end.After(p.s.Now) }
 
+// PastRetention is how long a link is kept after its pair fell behind the window's start:
+// long enough that an item moved back from the recent past finds its counterpart.
+const PastRetention = 14 * 24 * time.Hour
+
+// expired reports whether a link may be forgotten: its pair ended well before the window.
+func (p *planner) expired(e *Entry) bool {
+	return e.End.Before(p.s.Window.Start.Add(-PastRetention))
+}
+
 func (p *planner) inWindowEvent(e *Event) bool {
 	s, en := timesOf(e, p.s.TimeZone)
 	return p.s.Window.overlaps(s, en)
@@ -500,11 +522,13 @@ func (p *planner) pair(old *Entry, origin Origin, key EventKey, e *Event, r *Res
 		// one side unseen in a partial listing may still need the deletion of the other.
 		exKnown := exGone || old.Pending() && old.Origin == FromRespa && p.in.Exchange.Complete
 		resKnown := resGone || old.Pending() && old.Origin == FromExchange && p.in.Respa.Complete
-		if exKnown && resKnown || !p.s.Window.overlaps(old.Start, old.End) {
+		if exKnown && resKnown || p.expired(old) {
 			return
 		}
 		p.keep(old)
-		p.skip(SideExchange, string(key), "neither side listed; keeping the link")
+		if p.s.Window.overlaps(old.Start, old.End) {
+			p.skip(SideExchange, string(key), "neither side listed; keeping the link")
+		}
 		return
 	case e == nil:
 		if old.Origin == FromRespa && old.ItemID == "" {
@@ -513,8 +537,8 @@ func (p *planner) pair(old *Entry, origin Origin, key EventKey, e *Event, r *Res
 			return
 		}
 		if !exGone {
+			p.keep(old)
 			if p.inWindowRes(r) {
-				p.keep(old)
 				p.skip(SideExchange, string(key), "event missing from the listing and not confirmed gone")
 			}
 			return
@@ -527,8 +551,8 @@ func (p *planner) pair(old *Entry, origin Origin, key EventKey, e *Event, r *Res
 			return
 		}
 		if !resGone {
+			p.keep(old)
 			if p.inWindowEvent(e) {
-				p.keep(old)
 				p.skip(SideRespa, old.ReservationID, "reservation missing from the listing and not confirmed gone")
 			}
 			return
@@ -537,7 +561,12 @@ func (p *planner) pair(old *Entry, origin Origin, key EventKey, e *Event, r *Res
 		return
 	}
 	if !p.inWindowEvent(e) && !p.inWindowRes(r) {
-		return // both left the window: forget, never delete
+		// Both left the window: nothing is written or deleted out there. The link is kept
+		// a while, so that a side brought back alone is linked again rather than copied.
+		if old != nil && !p.expired(old) {
+			p.keep(old)
+		}
+		return
 	}
 	exDeleted := e.Cancelled
 	resDeleted := !r.State.active() || origin == FromRespa && r.State != StateConfirmed
@@ -770,12 +799,16 @@ func (p *planner) eventText(origin Origin, e *Event, r *Reservation) (Event, Fie
 // update plans the writes of a linked pair where both sides are alive.
 func (p *planner) update(old *Entry, origin Origin, e *Event, r *Reservation) {
 	exNow, resNow := hashEvent(e, p.s.TimeZone), hashReservation(r)
-	var exOld, resOld, exAlt, resAlt Hash
+	exBase, resBase := baseline(old, exNow, resNow)
+	exTC, resTC := changed(exBase.Time, exNow.Time), changed(resBase.Time, resNow.Time)
+	exXC, resXC := changed(exBase.Text, exNow.Text), changed(resBase.Text, resNow.Text)
 	if old != nil {
-		exOld, resOld, exAlt, resAlt = old.Exchange, old.Respa, old.ExchangeAlt, old.RespaAlt
+		// What a failed write falls back to is the baseline just chosen, not the raw entry.
+		b := *old
+		b.Exchange, b.Respa = exBase, resBase
+		b.ExchangeAlt, b.RespaAlt, b.InFlight = Hash{}, Hash{}, 0
+		old = &b
 	}
-	exTC, resTC := changed(exOld.Time, exAlt.Time, exNow.Time), changed(resOld.Time, resAlt.Time, resNow.Time)
-	exXC, resXC := changed(exOld.Text, exAlt.Text, exNow.Text), changed(resOld.Text, resAlt.Text, resNow.Text)
 	f := effect{before: old, post: p.entryOf(e.Key(), origin, e, r)}
 	if !exTC && !resTC && !exXC && !resXC {
 		p.addSettled(f)
@@ -828,15 +861,16 @@ func (p *planner) update(old *Entry, origin Origin, e *Event, r *Reservation) {
 		}
 	}
 	// The past is not rewritten: Respa refuses it and nobody needs it.
+	// A pair brought back from the past by one side follows it; history stays as it was.
 	if evFields != 0 {
-		if _, end := timesOf(e, p.s.TimeZone); p.past(end) || p.past(evWant.End) {
+		if _, end := timesOf(e, p.s.TimeZone); p.past(end) && p.past(evWant.End) {
 			p.skip(SideExchange, string(e.Key()), "event is in the past; not rewritten")
 			f.unsettled |= fieldsGroups(evFields)
 			evFields = 0
 		}
 	}
 	if resFields != 0 {
-		if _, end := reservationTimes(r); p.past(end) || p.past(resWant.End) {
+		if _, end := reservationTimes(r); p.past(end) && p.past(resWant.End) {
 			p.skip(SideRespa, r.ID, "reservation is in the past; not rewritten")
 			f.unsettled |= fieldsGroups(resFields)
 			resFields = 0
@@ -868,10 +902,34 @@ func (p *planner) update(old *Entry, origin Origin, e *Event, r *Reservation) {
 	}
 }
 
-// changed reports whether a hash half moved since the ledger: unknown counts as changed, and
-// the value a write in flight was going to produce counts as unchanged.
-func changed(old, alt, now uint32) bool {
-	return old == 0 || now != old && now != alt
+// changed reports whether a hash half moved since the baseline; unknown counts as changed.
+func changed(base, now uint32) bool {
+	return base == 0 || now != base
+}
+
+// baseline returns the hashes to detect changes against. For a group whose write was in
+// flight when the last pass ended, the target tells whether it landed: if it shows what the
+// write was going to produce, the pair is compared with the state after the write, else with
+// the state before it.
+func baseline(old *Entry, exNow, resNow Hash) (Hash, Hash) {
+	if old == nil {
+		return Hash{}, Hash{}
+	}
+	ex, res := old.Exchange, old.Respa
+	for _, g := range []group{groupTime, groupText} {
+		half := func(h Hash) uint32 {
+			if g == groupTime {
+				return h.Time
+			}
+			return h.Text
+		}
+		landed := old.InFlight&flightBit(g, exSide) != 0 && half(exNow) == half(old.ExchangeAlt) ||
+			old.InFlight&flightBit(g, resSide) != 0 && half(resNow) == half(old.RespaAlt)
+		if landed {
+			ex, res = ex.with(g, old.ExchangeAlt), res.with(g, old.RespaAlt)
+		}
+	}
+	return ex, res
 }
 
 // addSettled records a pair that needs no write.

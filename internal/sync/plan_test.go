@@ -429,14 +429,31 @@ func TestPlanWindowAndPast(t *testing.T) {
 	o := opts()
 	l := settledLedger(t, []rx.Event{ee}, []rx.Reservation{er}, o)
 
-	// The window moved past the pair: nothing listed, nothing confirmed gone. Forget it.
+	// The window moved past the pair: nothing listed, nothing confirmed gone. Nothing is
+	// deleted; the link is kept a while, then forgotten.
 	o2 := o
 	o2.Window.Start, o2.Now = at(3, 8), at(3, 8)
 	p := mustPlan(t, rx.Input{Exchange: rx.ExchangeView{Complete: true}, Respa: rx.RespaView{Complete: true}, Ledger: l, Options: o2})
 	expectWrites(t, p, nil)
-	if p.Ledger.Len() != 0 {
-		t.Errorf("a pair that left the window must be forgotten, ledger has %d", p.Ledger.Len())
+	if p.Ledger.Len() != 1 {
+		t.Errorf("a pair just behind the window must be kept a while, ledger has %d", p.Ledger.Len())
 	}
+	o2.Window.Start, o2.Now = at(30, 8), at(30, 8)
+	p = mustPlan(t, rx.Input{Exchange: rx.ExchangeView{Complete: true}, Respa: rx.RespaView{Complete: true}, Ledger: l, Options: o2})
+	if p.Ledger.Len() != 0 {
+		t.Errorf("a pair long behind the window must be forgotten, ledger has %d", p.Ledger.Len())
+	}
+
+	// A reservation brought back from the past while its event stays there: the event follows
+	// (found by lookup), no second event is made.
+	re, rr := respaBorn("9", 1, 10)
+	lr := settledLedger(t, []rx.Event{re}, []rx.Reservation{rr}, o)
+	o4 := o
+	o4.Window.Start, o4.Now = at(2, 8), at(2, 8)
+	back := rr
+	back.Begin, back.End = at(3, 10), at(3, 11)
+	p = mustPlan(t, rx.Input{Exchange: rx.ExchangeView{Events: []rx.Event{re}, Complete: true}, Respa: rx.RespaView{Reservations: []rx.Reservation{back}, Complete: true}, Ledger: lr, Options: o4})
+	expectWrites(t, p, map[string]int{"ev.update": 1})
 
 	// The event was moved far out of the window in Outlook; the lookup found it there.
 	far := ee

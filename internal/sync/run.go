@@ -281,7 +281,8 @@ func lookupMissing(ctx context.Context, p Pass, in *Input) {
 	var refs []EventRef
 	var ids []string
 	for _, e := range in.Ledger.Entries() {
-		if !in.Options.Window.overlaps(e.Start, e.End) {
+		// Ask about pairs of the window, and about any pair whose other side is listed.
+		if !in.Options.Window.overlaps(e.Start, e.End) && !listedEv[e.Key] && !listedRes[e.ReservationID] {
 			continue
 		}
 		if in.Exchange.Complete && !listedEv[e.Key] && e.ItemID != "" {
