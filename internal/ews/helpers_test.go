@@ -10,29 +10,17 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/respa-exchange/respa-exchange-operator/internal/testenv"
 )
 
 // sharedDir finds ../shared beside the module root (the directory holding
 // go.mod), or skips the test when it is absent.
 func sharedDir(t testing.TB, sub string) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("no go.mod above the test directory; cannot locate ../shared")
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", sub)
+	p := filepath.Join(testenv.SharedDir(t), sub)
 	if _, err := os.Stat(p); err != nil {
-		t.Skipf("%s is absent (it sits beside the checkout in CI); skipping", p)
+		testenv.Skip(t, testenv.Shared, "%s is absent; skipping", p)
 	}
 	return p
 }

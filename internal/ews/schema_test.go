@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/respa-exchange/respa-exchange-operator/internal/testenv"
 )
 
 // sampleRequests builds every request the client sends, with every
@@ -50,10 +52,7 @@ func sampleRequests(c *Client) map[string]*request {
 // with xmllint against Microsoft's EWS schema, in impersonation and
 // delegate mode, so a faithful server never answers ErrorSchemaValidation.
 func TestRequestsValidateAgainstSchema(t *testing.T) {
-	xmllint, err := exec.LookPath("xmllint")
-	if err != nil {
-		t.Skip("xmllint is not installed (Debian package libxml2-utils); skipping schema validation")
-	}
+	xmllint := testenv.XmllintPath(t)
 	schema := filepath.Join(sharedDir(t, "ews-schema"), "soap-envelope.xsd")
 	dir := t.TempDir()
 	modes := map[string]func(*Config){
@@ -91,10 +90,7 @@ func TestRequestsValidateAgainstSchema(t *testing.T) {
 // TestSchemaCheckCatchesMisorder proves the check can fail: an extended
 // property after Start breaks the ItemType sequence.
 func TestSchemaCheckCatchesMisorder(t *testing.T) {
-	xmllint, err := exec.LookPath("xmllint")
-	if err != nil {
-		t.Skip("xmllint is not installed (Debian package libxml2-utils); skipping schema validation")
-	}
+	xmllint := testenv.XmllintPath(t)
 	schema := filepath.Join(sharedDir(t, "ews-schema"), "soap-envelope.xsd")
 	c := testClient(t, "https://ews.example.org/EWS/Exchange.asmx")
 	r := c.buildCreateItem("room1@example.org", []CalendarItem{{Subject: "x", Start: time.Now(), End: time.Now().Add(time.Hour)}}, "")

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/respa-exchange/respa-exchange-operator/internal/testenv"
 )
 
 func adminCall(t *testing.T, method, u, token string, in, out any) int {
@@ -120,10 +122,10 @@ func TestAdminAPIActsAsOutlookUser(t *testing.T) {
 func TestExchangelibFidelity(t *testing.T) {
 	const python = "/usr/bin/python3"
 	if _, err := os.Stat(python); err != nil {
-		t.Skip("/usr/bin/python3 is absent; skipping the exchangelib fidelity test")
+		testenv.Skip(t, testenv.Exchangelib, "/usr/bin/python3 is absent; skipping the exchangelib fidelity test")
 	}
 	if err := exec.Command(python, "-c", "import exchangelib").Run(); err != nil {
-		t.Skip("exchangelib is not installed (Debian python3-exchangelib); skipping")
+		testenv.Skip(t, testenv.Exchangelib, "exchangelib is not installed (Debian python3-exchangelib); skipping")
 	}
 	// One ConnectionTimeout minute lasts three seconds; the affinity cookie is required.
 	opts := Options{StreamTimeoutUnit: 3 * time.Second, KeepAliveInterval: 500 * time.Millisecond, RequireAffinity: true}

@@ -14,30 +14,14 @@ import (
 	"time"
 
 	"github.com/beevik/etree"
+
+	"github.com/respa-exchange/respa-exchange-operator/internal/testenv"
 )
 
 // sharedDir finds ../shared beside the module root, or skips the test.
 func sharedDir(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("no go.mod above the test directory, so ../shared cannot be found")
-		}
-		dir = parent
-	}
-	shared := filepath.Join(filepath.Dir(dir), "shared")
-	if _, err := os.Stat(shared); err != nil {
-		t.Skipf("%s is absent (it holds the EWS schema and samples); skipping", shared)
-	}
-	return shared
+	return testenv.SharedDir(t)
 }
 
 // schemaPath returns the EWS envelope schema, skipping when it or xmllint is absent.
@@ -45,11 +29,9 @@ func schemaPath(t testing.TB) string {
 	t.Helper()
 	p := filepath.Join(sharedDir(t), "ews-schema", "soap-envelope.xsd")
 	if _, err := os.Stat(p); err != nil {
-		t.Skipf("EWS schema %s is absent; skipping", p)
+		testenv.Skip(t, testenv.Shared, "EWS schema %s is absent; skipping", p)
 	}
-	if _, err := exec.LookPath("xmllint"); err != nil {
-		t.Skip("xmllint (Debian libxml2-utils) is not installed; skipping")
-	}
+	testenv.XmllintPath(t)
 	return p
 }
 
