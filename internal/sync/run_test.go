@@ -1,6 +1,7 @@
 package sync_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -254,6 +255,23 @@ func TestRunCrashAfterEveryWrite(t *testing.T) {
 		}
 		if n := len(w.ex.Events()); n != 10 {
 			t.Errorf("crash after %d writes: %d events, want 10", k, n)
+		}
+	}
+}
+
+func TestRunReportsFailuresBounded(t *testing.T) {
+	w := newWorld(8)
+	w.respa.RejectSubject = "X"
+	for i := range 30 {
+		w.ex.Add(event(fmt.Sprint(i), 1+i, 10, "Alice Aalto X"+strings.Repeat("y", 500)))
+	}
+	rep := w.pass(t)
+	if rep.FailedCount != 30 || len(rep.Failed) != rx.MaxReportedFailures {
+		t.Fatalf("failed %d, listed %d; want 30 and %d", rep.FailedCount, len(rep.Failed), rx.MaxReportedFailures)
+	}
+	for _, f := range rep.Failed {
+		if len(f.Message) > 310 || f.Reason != "Rejected/Validation" {
+			t.Errorf("failure not bounded or misclassified: %q (%d bytes)", f.Reason, len(f.Message))
 		}
 	}
 }

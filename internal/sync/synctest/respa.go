@@ -43,7 +43,7 @@ func (r *Respa) validate(x *rx.Reservation) error {
 		return &rx.Rejection{Reason: "Past", Message: "past reservations cannot be made or changed"}
 	}
 	if r.RejectSubject != "" && strings.Contains(x.Subject, r.RejectSubject) {
-		return &rx.Rejection{Reason: "Validation", Message: "event_subject is not allowed"}
+		return &rx.Rejection{Reason: "Validation", Message: "event_subject is not allowed: " + x.Subject}
 	}
 	for id, o := range r.res {
 		if id == x.ID || o.State == rx.StateCancelled || o.State == rx.StateDenied || o.ResourceID != x.ResourceID {
