@@ -107,24 +107,91 @@ func (o OAuth2ClientCredentials) wrap(next http.RoundTripper, secrets *secretSet
 	// The token endpoint is reached through the same transport (TLS
 	// settings, instrumentation) as EWS.
 	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: next})
-	src := &recordingSource{src: cc.TokenSource(ctx), secrets: secrets}
-	return &oauth2.Transport{Source: src, Base: next}, nil
+	src := &tokenCache{fetch: func() (*oauth2.Token, error) { return cc.Token(ctx) }, secrets: secrets}
+	return &bearerTransport{tokens: src, next: next}, nil
 }
 
-// recordingSource remembers every token it hands out as a secret, so a
-// token echoed in some error text is scrubbed like a password.
-type recordingSource struct {
-	src     oauth2.TokenSource
+// tokenCache hands out one access token until it nears expiry, and drops
+// it early when the server refuses it: Exchange Online revokes tokens
+// before their expiry (password or consent changes, tenant policy), and
+// a client that waited out a refused token would fail for up to an hour.
+type tokenCache struct {
+	fetch   func() (*oauth2.Token, error)
 	secrets *secretSet
+
+	mu  sync.Mutex
+	tok *oauth2.Token
 }
 
-func (s *recordingSource) Token() (*oauth2.Token, error) {
-	t, err := s.src.Token()
+func (s *tokenCache) Token() (*oauth2.Token, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tok.Valid() {
+		return s.tok, nil
+	}
+	t, err := s.fetch()
 	if err != nil {
 		return nil, err
 	}
+	// Remembered as a secret, so a token echoed in some error text is
+	// scrubbed like a password.
 	s.secrets.addToken(t.AccessToken)
+	s.tok = t
 	return t, nil
+}
+
+// refused forgets the token if it is still the one the server refused.
+func (s *tokenCache) refused(access string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tok != nil && s.tok.AccessToken == access {
+		s.tok = nil
+	}
+}
+
+// bearerTransport sends the cached token; on HTTP 401 it fetches a new
+// token and sends the request once more.
+type bearerTransport struct {
+	tokens *tokenCache
+	next   http.RoundTripper
+}
+
+func (b *bearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	tok, err := b.tokens.Token()
+	if err != nil {
+		return nil, err
+	}
+	resp, err := b.next.RoundTrip(withToken(r, tok))
+	if err != nil || resp.StatusCode != http.StatusUnauthorized || r.GetBody == nil {
+		return resp, err
+	}
+	b.tokens.refused(tok.AccessToken)
+	fresh, err := b.tokens.Token()
+	if err != nil {
+		// The token endpoint's answer (credentials revoked?) says more
+		// than the 401.
+		drain(resp)
+		resp.Body.Close()
+		return nil, err
+	}
+	if fresh.AccessToken == tok.AccessToken {
+		return resp, nil
+	}
+	body, err := r.GetBody()
+	if err != nil {
+		return resp, nil
+	}
+	drain(resp)
+	resp.Body.Close()
+	retry := withToken(r, fresh)
+	retry.Body = body
+	return b.next.RoundTrip(retry)
+}
+
+func withToken(r *http.Request, tok *oauth2.Token) *http.Request {
+	r = r.Clone(r.Context())
+	tok.SetAuthHeader(r)
+	return r
 }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)
