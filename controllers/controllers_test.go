@@ -28,26 +28,27 @@ func mailbox(ns, name string) *v1alpha1.ExchangeMailbox {
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec: v1alpha1.ExchangeMailboxSpec{
 			Exchange: v1alpha1.ExchangeEndpoint{
-				URL: "https://mail.example.org/EWS/Exchange.asmx",
+				URL: exURL,
 				Auth: v1alpha1.ExchangeAuth{Basic: &v1alpha1.PasswordAuth{
-					Username:          "svc",
+					Username:          svcUser,
 					PasswordSecretRef: v1alpha1.SecretKeySelector{Name: "exchange-pw", Key: "password"},
 				}},
 			},
 			Respa: v1alpha1.RespaEndpoint{
-				URL:                  "https://respa.example.org/v1/",
+				URL:                  respaURL,
 				CredentialsSecretRef: v1alpha1.SecretKeySelector{Name: "respa-token", Key: "token"},
 			},
 		},
 	}
 }
 
-func resource(ns, name, mailbox string) *v1alpha1.ExchangeResource {
+func resource(t *testing.T, ns, name, mailbox string) *v1alpha1.ExchangeResource {
+	room(t, ns+"-"+name+"@example.org")
 	return &v1alpha1.ExchangeResource{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec: v1alpha1.ExchangeResourceSpec{
 			MailboxRef: v1alpha1.LocalObjectReference{Name: mailbox},
-			Exchange:   v1alpha1.ResourceExchange{Email: name + "@example.org"},
+			Exchange:   v1alpha1.ResourceExchange{Email: ns + "-" + name + "@example.org"},
 			Respa:      v1alpha1.ResourceRespa{ResourceID: name},
 		},
 	}
@@ -92,7 +93,7 @@ func TestMailboxMissingSecretThenReady(t *testing.T) {
 	requireEnv(t)
 	ns := newNamespace(t)
 	mb := mailbox(ns, "mb")
-	mustCreate(t, mb, secret(ns, "respa-token", map[string]string{"token": "abc123"}))
+	mustCreate(t, mb, secret(ns, "respa-token", map[string]string{"token": respaToken}))
 
 	eventually(t, waitFor, func() error {
 		return conditionIs(mb, v1alpha1.ReadyCondition, metav1.ConditionFalse, v1alpha1.SecretNotFoundReason)
@@ -111,7 +112,7 @@ func TestMailboxMissingSecretThenReady(t *testing.T) {
 	// The Secret watch brings the mailbox back as soon as the Secret exists; nothing else
 	// requeues a stalled mailbox.
 	created := time.Now()
-	mustCreate(t, secret(ns, "exchange-pw", map[string]string{"password": "hunter2"}))
+	mustCreate(t, secret(ns, "exchange-pw", map[string]string{"password": svcPassword}))
 	eventually(t, 5*time.Second, func() error {
 		return conditionIs(mb, v1alpha1.ReadyCondition, metav1.ConditionTrue, v1alpha1.SucceededReason)
 	})
@@ -122,13 +123,13 @@ func TestMailboxMissingSecretThenReady(t *testing.T) {
 	if mb.Status.ObservedGeneration != mb.Generation {
 		t.Errorf("observedGeneration %d, generation %d", mb.Status.ObservedGeneration, mb.Generation)
 	}
-	assertNoSecretIn(t, mb, "hunter2", "abc123")
+	assertNoSecretIn(t, mb, svcPassword, respaToken)
 }
 
 func TestMailboxSecretProblems(t *testing.T) {
 	requireEnv(t)
 	ns := newNamespace(t)
-	mustCreate(t, secret(ns, "respa-token", map[string]string{"token": "abc123"}))
+	mustCreate(t, secret(ns, "respa-token", map[string]string{"token": respaToken}))
 
 	missingKey := mailbox(ns, "missing-key")
 	mustCreate(t, missingKey, secret(ns, "exchange-pw", map[string]string{"pass": "x"}))
@@ -158,7 +159,7 @@ func TestMailboxSecretProblems(t *testing.T) {
 	if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "exchange-pw"}, s); err != nil {
 		t.Fatal(err)
 	}
-	s.Data["password"] = []byte("fixed")
+	s.Data["password"] = []byte(svcPassword)
 	if err := k8s.Update(context.Background(), s); err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +174,7 @@ func readyMailbox(t *testing.T, ns, name string) *v1alpha1.ExchangeMailbox {
 	mb := mailbox(ns, name)
 	mb.Spec.Exchange.Auth.Basic.PasswordSecretRef.Name = name + "-pw"
 	mb.Spec.Respa.CredentialsSecretRef.Name = name + "-token"
-	mustCreate(t, secret(ns, name+"-pw", map[string]string{"password": "pw"}), secret(ns, name+"-token", map[string]string{"token": "tok"}), mb)
+	mustCreate(t, secret(ns, name+"-pw", map[string]string{"password": svcPassword}), secret(ns, name+"-token", map[string]string{"token": respaToken}), mb)
 	eventually(t, waitFor, func() error { return conditionIs(mb, v1alpha1.ReadyCondition, metav1.ConditionTrue, "") })
 	return mb
 }
@@ -181,7 +182,7 @@ func readyMailbox(t *testing.T, ns, name string) *v1alpha1.ExchangeMailbox {
 func TestResourceWaitsForMailbox(t *testing.T) {
 	requireEnv(t)
 	ns := newNamespace(t)
-	res := resource(ns, "room-a", "mb")
+	res := resource(t, ns, "room-a", "mb")
 	mustCreate(t, res)
 	key := ns + "/room-a"
 
@@ -202,7 +203,7 @@ func TestResourceWaitsForMailbox(t *testing.T) {
 		t.Errorf("MailboxNotReady message %q should carry the mailbox's reason", ready.Message)
 	}
 
-	mustCreate(t, secret(ns, "exchange-pw", map[string]string{"password": "pw"}), secret(ns, "respa-token", map[string]string{"token": "tok"}))
+	mustCreate(t, secret(ns, "exchange-pw", map[string]string{"password": svcPassword}), secret(ns, "respa-token", map[string]string{"token": respaToken}))
 	eventually(t, waitFor, func() error {
 		return conditionIs(res, v1alpha1.ReadyCondition, metav1.ConditionTrue, v1alpha1.SucceededReason)
 	})
@@ -213,7 +214,7 @@ func TestResourceWaitsForMailbox(t *testing.T) {
 		t.Fatal("syncer never called")
 	}
 	req, _ := syncer.lastRequest(key)
-	if req.Credentials == nil || req.Credentials.ExchangePassword != "pw" || req.Credentials.RespaToken != "tok" {
+	if req.Credentials == nil || req.Credentials.ExchangePassword != svcPassword || req.Credentials.RespaToken != respaToken {
 		t.Errorf("pass got credentials %v, want the mailbox's", req.Credentials != nil)
 	}
 	if res.Status.LastSyncTime == nil || res.Status.LastSuccessfulSyncTime == nil {
@@ -242,7 +243,7 @@ func TestResourceSuspendAndRequestedAt(t *testing.T) {
 	requireEnv(t)
 	ns := newNamespace(t)
 	readyMailbox(t, ns, "mb")
-	res := resource(ns, "room-b", "mb")
+	res := resource(t, ns, "room-b", "mb")
 	mustCreate(t, res)
 	key := ns + "/room-b"
 	eventually(t, waitFor, func() error { return conditionIs(res, v1alpha1.ReadyCondition, metav1.ConditionTrue, "") })
@@ -306,9 +307,9 @@ func TestResourceOutcomes(t *testing.T) {
 	ns := newNamespace(t)
 	readyMailbox(t, ns, "mb")
 
-	stalled := resource(ns, "unknown-room", "mb")
+	stalled := resource(t, ns, "unknown-room", "mb")
 	syncer.set(ns+"/unknown-room", scriptedResult{err: &controllers.StallingError{Reason: v1alpha1.RespaResourceNotFoundReason, Err: fmt.Errorf("Respa resource %q not found", "unknown-room")}})
-	partial := resource(ns, "partial", "mb")
+	partial := resource(t, ns, "partial", "mb")
 	syncer.set(ns+"/partial", scriptedResult{res: controllers.SyncResult{
 		Counts:      v1alpha1.SyncCounts{LinkedPairs: 3, Failed: 1},
 		FailedItems: []v1alpha1.FailedItem{{Side: "Respa", Key: "AAMk-1", Reason: "Rejected", Message: "The resource is already reserved for some of the period"}},
@@ -360,7 +361,7 @@ func TestKubectlShowsColumnsAndRefusesTypos(t *testing.T) {
 	requireEnv(t)
 	ns := newNamespace(t)
 	readyMailbox(t, ns, "mb")
-	res := resource(ns, "room-c", "mb")
+	res := resource(t, ns, "room-c", "mb")
 	mustCreate(t, res)
 	eventually(t, waitFor, func() error { return conditionIs(res, v1alpha1.ReadyCondition, metav1.ConditionTrue, "") })
 
@@ -370,7 +371,7 @@ func TestKubectlShowsColumnsAndRefusesTypos(t *testing.T) {
 		t.Fatalf("kubectl get exres: %v: %s", err, readAll(stderr))
 	}
 	out := readAll(stdout)
-	for _, col := range []string{"MAILBOX", "ROOM", "DIRECTION", "READY", "LINKED", "LAST SYNC", "AGE", "room-c@example.org", "Bidirectional", "True"} {
+	for _, col := range []string{"MAILBOX", "ROOM", "DIRECTION", "READY", "LINKED", "LAST SYNC", "AGE", "-room-c@example.org", "Bidirectional", "True"} {
 		if !strings.Contains(out, col) {
 			t.Errorf("kubectl get exres output lacks %q:\n%s", col, out)
 		}
@@ -421,4 +422,72 @@ func assertNoSecretIn(t *testing.T, obj client.Object, secrets ...string) {
 			}
 		}
 	}
+}
+
+func TestMailboxChecksEndpointsWithServerWords(t *testing.T) {
+	requireEnv(t)
+	ns := newNamespace(t)
+
+	good := readyMailbox(t, ns, "good")
+	if err := conditionIs(good, v1alpha1.ExchangeReachableCondition, metav1.ConditionTrue, v1alpha1.SucceededReason); err != nil {
+		t.Error(err)
+	}
+	if err := conditionIs(good, v1alpha1.RespaReachableCondition, metav1.ConditionTrue, v1alpha1.SucceededReason); err != nil {
+		t.Error(err)
+	}
+	if good.Status.ServerVersion == "" || good.Status.LastCheckTime == nil {
+		t.Errorf("serverVersion %q lastCheckTime %v: want what the server reported", good.Status.ServerVersion, good.Status.LastCheckTime)
+	}
+
+	// A wrong password: Exchange answers 401, the mailbox stalls with that reason.
+	wrongPw := mailbox(ns, "wrong-pw")
+	wrongPw.Spec.Exchange.Auth.Basic.PasswordSecretRef.Name = "wrong-pw"
+	wrongPw.Spec.Respa.CredentialsSecretRef.Name = "good-token"
+	mustCreate(t, secret(ns, "wrong-pw", map[string]string{"password": "not-the-password"}), wrongPw)
+	eventually(t, waitFor, func() error {
+		return conditionIs(wrongPw, v1alpha1.ExchangeReachableCondition, metav1.ConditionFalse, v1alpha1.AuthenticationFailedReason)
+	})
+	if err := conditionIs(wrongPw, v1alpha1.ReadyCondition, metav1.ConditionFalse, v1alpha1.AuthenticationFailedReason); err != nil {
+		t.Error(err)
+	}
+	if err := conditionIs(wrongPw, v1alpha1.StalledCondition, metav1.ConditionTrue, v1alpha1.AuthenticationFailedReason); err != nil {
+		t.Error(err)
+	}
+	assertNoSecretIn(t, wrongPw, "not-the-password", svcPassword)
+
+	// A room the account may not impersonate: Exchange's own fault code reaches the message.
+	denied := mailbox(ns, "denied")
+	denied.Spec.Exchange.Auth.Basic.PasswordSecretRef.Name = "good-pw"
+	denied.Spec.Respa.CredentialsSecretRef.Name = "good-token"
+	mustCreate(t, denied)
+	if _, err := exSim.AddMailbox(ns+"-secret-room@example.org", "Not ours"); err != nil {
+		t.Fatal(err)
+	}
+	r := resource(t, ns, "x", "denied")
+	r.Spec.Exchange.Email = ns + "-secret-room@example.org"
+	mustCreate(t, r)
+	eventually(t, waitFor, func() error {
+		return conditionIs(denied, v1alpha1.ExchangeReachableCondition, metav1.ConditionFalse, v1alpha1.ImpersonationDeniedReason)
+	})
+	if c := apimeta.FindStatusCondition(denied.Status.Conditions, v1alpha1.ExchangeReachableCondition); !strings.Contains(c.Message, "ErrorImpersonateUserDenied") {
+		t.Errorf("message %q does not carry Exchange's code", c.Message)
+	}
+	// The resource on that mailbox does nothing and says why.
+	eventually(t, waitFor, func() error { return conditionIs(r, v1alpha1.ReadyCondition, metav1.ConditionFalse, v1alpha1.MailboxNotReadyReason) })
+
+	// A Respa token Respa does not know.
+	badToken := mailbox(ns, "bad-token")
+	badToken.Spec.Exchange.Auth.Basic.PasswordSecretRef.Name = "good-pw"
+	badToken.Spec.Respa.CredentialsSecretRef.Name = "bad-token"
+	mustCreate(t, secret(ns, "bad-token", map[string]string{"token": "unknown-token-xyz"}), badToken)
+	eventually(t, waitFor, func() error {
+		return conditionIs(badToken, v1alpha1.RespaReachableCondition, metav1.ConditionFalse, v1alpha1.AuthenticationFailedReason)
+	})
+	if err := conditionIs(badToken, v1alpha1.ExchangeReachableCondition, metav1.ConditionTrue, ""); err != nil {
+		t.Error(err)
+	}
+	if c := apimeta.FindStatusCondition(badToken.Status.Conditions, v1alpha1.RespaReachableCondition); !strings.Contains(c.Message, "Invalid token") {
+		t.Errorf("message %q does not carry Respa's words", c.Message)
+	}
+	assertNoSecretIn(t, badToken, "unknown-token-xyz")
 }

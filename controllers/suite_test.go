@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,7 +22,9 @@ import (
 
 	v1alpha1 "github.com/respa-exchange/respa-exchange-operator/api/v1alpha1"
 	"github.com/respa-exchange/respa-exchange-operator/controllers"
+	"github.com/respa-exchange/respa-exchange-operator/internal/exchangesim"
 	"github.com/respa-exchange/respa-exchange-operator/internal/manager"
+	"github.com/respa-exchange/respa-exchange-operator/internal/respasim"
 )
 
 // The suite runs one real kube-apiserver and etcd (envtest, binaries built by
@@ -31,6 +35,19 @@ var (
 	syncer    = &scriptedSyncer{results: map[string]scriptedResult{}, calls: map[string]int{}}
 	suiteSkip string
 	testEnv   *envtest.Environment
+
+	// The mailboxes of the tests point at these simulators, so the mailbox controller's
+	// endpoint checks are real calls over HTTP on loopback.
+	exSim    *exchangesim.Server
+	exURL    string
+	respaSim *respasim.Server
+	respaURL string
+)
+
+const (
+	svcUser     = "svc-sync"
+	svcPassword = "correct-horse-battery"
+	respaToken  = "respa-staff-token-123"
 )
 
 func TestMain(m *testing.M) {
@@ -64,6 +81,12 @@ func runSuite(m *testing.M) int {
 	}
 	defer func() { _ = env.Stop() }()
 	restCfg = cfg
+
+	if err := startSimulators(); err != nil {
+		fmt.Fprintf(os.Stderr, "simulators: %v\n", err)
+		return 1
+	}
+	defer exSim.Close()
 
 	k8s, err = client.New(cfg, client.Options{Scheme: manager.Scheme})
 	if err != nil {
@@ -179,4 +202,37 @@ func testLogger() logr.Logger {
 		return logr.Discard()
 	}
 	return funcr.New(func(prefix, args string) { fmt.Fprintln(os.Stderr, prefix, args) }, funcr.Options{})
+}
+
+func startSimulators() error {
+	exSim = exchangesim.New(exchangesim.Options{})
+	base, err := exSim.Start("127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	exURL = strings.TrimSuffix(base, "/") + "/EWS/Exchange.asmx"
+	if _, err := exSim.AddMailbox(svcUser+"@example.org", "Sync service"); err != nil {
+		return err
+	}
+	if err := exSim.AddAccount(exchangesim.Account{User: svcUser, Password: svcPassword, Mailbox: svcUser + "@example.org"}); err != nil {
+		return err
+	}
+	respaSim = respasim.New(respasim.Options{})
+	respaSim.AddUser(respasim.User{Username: "operator", Staff: true})
+	if err := respaSim.AddToken(respasim.Token{Kind: "Token", Key: respaToken, Username: "operator"}); err != nil {
+		return err
+	}
+	respaURL = httptest.NewServer(respaSim).URL + "/v1/"
+	return nil
+}
+
+// room creates a room mailbox in the Exchange simulator that the sync account may impersonate.
+func room(t *testing.T, smtp string) {
+	t.Helper()
+	if _, err := exSim.AddMailbox(smtp, smtp); err != nil {
+		t.Fatal(err)
+	}
+	if err := exSim.Grant("user:"+svcUser, smtp); err != nil {
+		t.Fatal(err)
+	}
 }

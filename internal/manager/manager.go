@@ -19,6 +19,7 @@ import (
 
 	v1alpha1 "github.com/respa-exchange/respa-exchange-operator/api/v1alpha1"
 	"github.com/respa-exchange/respa-exchange-operator/controllers"
+	"github.com/respa-exchange/respa-exchange-operator/internal/backend"
 )
 
 // Scheme knows the built-in kinds and this operator's kinds.
@@ -75,12 +76,17 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 		return nil, err
 	}
 
+	factory := backend.NewFactory(opts.Logger.WithName("backend"))
+	checker := opts.Checker
+	if checker == nil {
+		checker = &backend.Checker{Factory: factory}
+	}
 	creds := &controllers.CredentialCache{}
 	mbr := &controllers.ExchangeMailboxReconciler{
 		Client:                  mgr.GetClient(),
 		APIReader:               mgr.GetAPIReader(),
 		Recorder:                mgr.GetEventRecorder("exchangemailbox-controller"),
-		Checker:                 opts.Checker,
+		Checker:                 checker,
 		Credentials:             creds,
 		MaxConcurrentReconciles: opts.Concurrency,
 	}
