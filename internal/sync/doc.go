@@ -67,8 +67,13 @@
 // The window: nothing outside it is created, written or deleted, but a pair with one side
 // still inside follows that side. Links of pairs that left the window are kept until they are
 // PastRetention behind its start, so that an item brought back alone finds its counterpart
-// (by lookup) instead of being copied. A pass without a ledger lists RebuildMargin beyond the
-// window on both sides for the same reason.
+// (by lookup) instead of being copied. For the same reason, passes that recover links without
+// a ledger list RebuildMargin beyond the window on both sides, until one of them has seen
+// both sides completely (Ledger.Rebuilding).
+//
+// Lookups: a linked item missing from a complete listing is looked up by its last ItemId and,
+// when that no longer resolves (an occurrence's ItemId changes with its series), by UID and
+// recurrence id. Only a certain "gone" deletes.
 //
 // A listing that is not Complete never creates on its side (the item might exist unseen) and
 // never deletes. A Respa refusal (*Rejection) fails that item only; the intent stays and the
@@ -87,14 +92,12 @@
 //   - The organizer is not part of the event hash: a create through EWS or Graph sets it to
 //     the account that made it, which is not a change anyone made.
 //
-// Known limits (the model test's oracle allows exactly the first two):
+// Known limits (the model test's oracle allows exactly these):
 //   - an event created from Respa by a pass that crashed before saving its ItemId, and then
 //     deleted in Outlook before the next pass, is created again: nothing can tell that
 //     deletion from a create that never happened (Respa never erases, so the mirror case
 //     does not arise);
 //   - after a lost ledger, a pair whose one side was deleted before the rebuild stays an
 //     orphan (never deleted, reported as skipped), and an edit made before the rebuild on
-//     the side the policy does not favour may be put back;
-//   - an occurrence moved out of the window in the same change that gave its series new
-//     ItemIds cannot be looked up by its old ItemId; its pair is kept, not deleted.
+//     the side the policy does not favour may be put back.
 package sync

@@ -50,7 +50,10 @@ type Ledger struct {
 	// Instance is the Respa instance of the stamps; knowing it, the encoding leaves out the
 	// keys of Respa-born events, which are derived from it (about a tenth of the bytes).
 	Instance string
-	entries  map[EventKey]Entry
+	// Rebuilding is set while links are being recovered without a ledger and no pass has yet
+	// seen both sides completely; such passes list beyond the window (see Pass.RebuildMargin).
+	Rebuilding bool
+	entries    map[EventKey]Entry
 }
 
 // ErrCorruptLedger means the stored ledger failed its checks; the pass treats it as lost.
@@ -95,7 +98,7 @@ func (l Ledger) Linked() int {
 
 // Clone returns an independent copy.
 func (l Ledger) Clone() Ledger {
-	c := Ledger{Instance: l.Instance, entries: make(map[EventKey]Entry, len(l.entries))}
+	c := Ledger{Instance: l.Instance, Rebuilding: l.Rebuilding, entries: make(map[EventKey]Entry, len(l.entries))}
 	for k, v := range l.entries {
 		c.entries[k] = v
 	}
@@ -104,7 +107,7 @@ func (l Ledger) Clone() Ledger {
 
 // Equal reports whether both ledgers hold the same entries.
 func (l Ledger) Equal(o *Ledger) bool {
-	if l.Instance != o.Instance || len(l.entries) != len(o.entries) {
+	if l.Instance != o.Instance || l.Rebuilding != o.Rebuilding || len(l.entries) != len(o.entries) {
 		return false
 	}
 	for k, v := range l.entries {
@@ -133,7 +136,11 @@ func (l Ledger) Encode() []byte {
 	if inst == "" {
 		inst = "-"
 	}
-	fmt.Fprintf(&text, "%s %d %d %s\n", ledgerMagic, ledgerVersion, len(l.entries), inst)
+	flags := "-"
+	if l.Rebuilding {
+		flags = "R"
+	}
+	fmt.Fprintf(&text, "%s %d %d %s %s\n", ledgerMagic, ledgerVersion, len(l.entries), inst, flags)
 	var line []byte
 	for _, e := range l.Entries() {
 		line = appendEntry(line[:0], &e, l.Instance)
@@ -252,9 +259,9 @@ func parseLedgerText(text []byte) (Ledger, error) {
 	if !sc.Scan() {
 		return Ledger{}, errors.New("no header")
 	}
-	var magic, inst string
+	var magic, inst, flags string
 	var version, count int
-	if _, err := fmt.Sscanf(sc.Text(), "%s %d %d %s", &magic, &version, &count, &inst); err != nil || magic != ledgerMagic {
+	if _, err := fmt.Sscanf(sc.Text(), "%s %d %d %s %s", &magic, &version, &count, &inst, &flags); err != nil || magic != ledgerMagic || flags != "-" && flags != "R" {
 		return Ledger{}, fmt.Errorf("bad header %q", sc.Text())
 	}
 	if version != ledgerVersion {
@@ -263,7 +270,7 @@ func parseLedgerText(text []byte) (Ledger, error) {
 	if inst == "-" {
 		inst = ""
 	}
-	l := Ledger{Instance: inst, entries: make(map[EventKey]Entry, count)}
+	l := Ledger{Instance: inst, Rebuilding: flags == "R", entries: make(map[EventKey]Entry, count)}
 	for sc.Scan() {
 		e, err := parseEntry(sc.Text(), inst)
 		if err != nil {

@@ -63,11 +63,20 @@ func (f Fields) String() string {
 	return strings.Join(parts, ",")
 }
 
-// EventRef addresses an existing event for a delete or a lookup.
+// EventRef addresses an existing event for a delete or a lookup. UID and RecurrenceID repeat
+// the key for backends that find an occurrence through its series.
 type EventRef struct {
-	Key       EventKey
-	ItemID    string
-	ChangeKey string
+	Key          EventKey
+	UID          string
+	RecurrenceID time.Time
+	ItemID       string
+	ChangeKey    string
+}
+
+// refOf builds the reference of a key and ItemId.
+func refOf(k EventKey, itemID, changeKey string) EventRef {
+	uid, rid := ParseKey(k)
+	return EventRef{Key: k, UID: uid, RecurrenceID: rid, ItemID: itemID, ChangeKey: changeKey}
 }
 
 type EventCreate struct {
@@ -410,9 +419,24 @@ func (p *planner) unlinked() error {
 		}
 	}
 	slices.Sort(keys)
+	var byUID map[string]string // RespaUID → reservation id, built only when needed
 	for _, k := range keys {
 		e := p.events[k]
-		if inst, id, ok := ParseLink(e.Link); ok {
+		link := e.Link
+		if link == "" && strings.HasPrefix(e.UID, "respa-") {
+			// The stamp may be missing (an exception made before it was set, a backend that
+			// drops it); our deterministic UID still names the reservation.
+			if byUID == nil {
+				byUID = make(map[string]string, len(p.res))
+				for id := range p.res {
+					byUID[RespaUID(p.s.Instance, id)] = id
+				}
+			}
+			if id, ok := byUID[e.UID]; ok {
+				link = RespaLink(p.s.Instance, id)
+			}
+		}
+		if inst, id, ok := ParseLink(link); ok {
 			if inst != p.s.Instance {
 				p.skip(SideExchange, string(k), "stamped by another Respa instance %q", inst)
 				continue
@@ -640,7 +664,7 @@ func (p *planner) deleted(gone Side, old *Entry, origin Origin, key EventKey, e 
 	}
 	f.writes[exSide] = groupTime | groupText
 	p.plan.EventDeletes = append(p.plan.EventDeletes, EventDelete{
-		Ref: EventRef{Key: key, ItemID: e.ItemID, ChangeKey: e.ChangeKey}, Reason: why, effect: p.addEffect(f),
+		Ref: refOf(key, e.ItemID, e.ChangeKey), Reason: why, effect: p.addEffect(f),
 	})
 }
 
@@ -1112,4 +1136,37 @@ func applyEffect(l *Ledger, f *effect) {
 	if e, ok := f.entry(); ok {
 		l.Put(e)
 	}
+}
+
+// Action is one planned write in a form fit for a status field or an event message.
+type Action struct {
+	Side   Side
+	Verb   string // Create, Update, Delete (a Respa delete is a cancellation)
+	Item   string // event key, or reservation id (the event key for a reservation create)
+	Fields string // for updates
+	Reason string
+}
+
+// Actions lists the planned writes in execution order, for a dry run's report.
+func (p *Plan) Actions() []Action {
+	var out []Action
+	for _, a := range p.EventDeletes {
+		out = append(out, Action{Side: SideExchange, Verb: "Delete", Item: string(a.Ref.Key), Reason: a.Reason})
+	}
+	for _, a := range p.ReservationCancels {
+		out = append(out, Action{Side: SideRespa, Verb: "Delete", Item: a.ID, Reason: a.Reason})
+	}
+	for _, a := range p.ReservationUpdates {
+		out = append(out, Action{Side: SideRespa, Verb: "Update", Item: a.Reservation.ID, Fields: a.Fields.String(), Reason: a.Reason})
+	}
+	for _, a := range p.EventUpdates {
+		out = append(out, Action{Side: SideExchange, Verb: "Update", Item: string(a.Event.Key()), Fields: a.Fields.String(), Reason: a.Reason})
+	}
+	for _, a := range p.ReservationCreates {
+		out = append(out, Action{Side: SideRespa, Verb: "Create", Item: string(a.Key), Reason: a.Reason})
+	}
+	for _, a := range p.EventCreates {
+		out = append(out, Action{Side: SideExchange, Verb: "Create", Item: a.ReservationID, Reason: a.Reason})
+	}
+	return out
 }

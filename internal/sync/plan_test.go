@@ -556,3 +556,17 @@ func TestPlanRejectsBadOptions(t *testing.T) {
 		}
 	}
 }
+
+func TestPlanLinksByUIDWhenTheStampIsMissing(t *testing.T) {
+	e, r := respaBorn("7", 1, 12)
+	e.Link = ""
+	p := mustPlan(t, rx.Input{
+		Exchange: rx.ExchangeView{Events: []rx.Event{e}, Complete: true},
+		Respa:    rx.RespaView{Reservations: []rx.Reservation{r}, Complete: true},
+		Options:  opts(),
+	})
+	expectWrites(t, p, nil)
+	if p.Rebuilt != 1 {
+		t.Errorf("want the pair linked by its UID, rebuilt=%d", p.Rebuilt)
+	}
+}

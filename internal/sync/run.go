@@ -16,7 +16,9 @@ type ExchangeCalendar interface {
 	// ListWindow lists singles, occurrences and exceptions overlapping the window, with the
 	// Link stamp read. Complete is false when the backend could not cover the whole window.
 	ListWindow(ctx context.Context, w Window) (EventListing, error)
-	// LookupEvents asks after linked events missing from the listing, by their last ItemId.
+	// LookupEvents asks after linked events missing from the listing: by their last ItemId,
+	// and when that no longer resolves (an occurrence's ItemId changes with its series) by
+	// UID and recurrence id. Gone must mean certainly deleted; when unsure, answer neither.
 	LookupEvents(ctx context.Context, refs []EventRef) ([]EventLookup, error)
 	// ResolveNames turns EX (X500) addresses into people; unknown ones are left out.
 	ResolveNames(ctx context.Context, addresses []string) (map[string]Person, error)
@@ -201,7 +203,8 @@ func Run(ctx context.Context, p Pass) (Report, error) {
 	// pair may have been moved out of the window, so look wider once, or its counterpart
 	// would look new and be copied a second time.
 	listed := opts.Window
-	if prev.Len() == 0 {
+	rebuilding := prev.Len() == 0 || prev.Rebuilding
+	if rebuilding {
 		margin := p.RebuildMargin
 		if margin == 0 {
 			margin = DefaultRebuildMargin
@@ -248,6 +251,8 @@ func Run(ctx context.Context, p Pass) (Report, error) {
 		return rep, nil
 	}
 	x := executor{pass: p, plan: plan, rep: &rep, tz: tzOr(opts.TimeZone), saved: prev.Clone(), work: plan.base.Clone()}
+	// Recovery ends with the first pass that saw both sides whole.
+	x.work.Rebuilding = rebuilding && !(exList.Complete && resList.Complete)
 	if rep.LedgerLost {
 		x.saved.Instance = "\x00" // differs from any ledger, so the damaged one is replaced
 	}
@@ -286,7 +291,7 @@ func lookupMissing(ctx context.Context, p Pass, in *Input) {
 			continue
 		}
 		if in.Exchange.Complete && !listedEv[e.Key] && e.ItemID != "" {
-			refs = append(refs, EventRef{Key: e.Key, ItemID: e.ItemID})
+			refs = append(refs, refOf(e.Key, e.ItemID, ""))
 		}
 		if in.Respa.Complete && e.ReservationID != "" && !listedRes[e.ReservationID] {
 			ids = append(ids, e.ReservationID)

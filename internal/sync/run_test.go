@@ -137,6 +137,10 @@ func TestRunDryRunWritesNothing(t *testing.T) {
 	if rep.Plan == nil || len(rep.Plan.ReservationCreates) != 1 || len(rep.Plan.EventCreates) != 1 {
 		t.Fatalf("dry run plan: %+v", rep.Plan)
 	}
+	acts := rep.Plan.Actions()
+	if len(acts) != 2 || acts[0].Verb != "Create" || acts[0].Side != rx.SideRespa || acts[1].Side != rx.SideExchange || acts[1].Reason == "" {
+		t.Errorf("dry run actions: %+v", acts)
+	}
 	if rep.Writes() != 0 || w.ledger.Saves != 0 || len(w.ex.Events()) != 1 || len(w.respa.Reservations()) != 1 {
 		t.Errorf("dry run wrote: report %d writes, %d ledger saves", rep.Writes(), w.ledger.Saves)
 	}

@@ -79,6 +79,17 @@ func KeyOf(uid string, recurrenceID time.Time) EventKey {
 	return EventKey(uid + "@" + recurrenceID.UTC().Format(recurrenceIDLayout))
 }
 
+// ParseKey splits a key into the UID and the recurrence id (zero for a single event).
+func ParseKey(k EventKey) (uid string, recurrenceID time.Time) {
+	s := string(k)
+	if i := strings.LastIndexByte(s, '@'); i > 0 && len(s)-i-1 == len(recurrenceIDLayout) {
+		if t, err := time.Parse(recurrenceIDLayout, s[i+1:]); err == nil {
+			return s[:i], t
+		}
+	}
+	return s, time.Time{}
+}
+
 // State is a Respa reservation state.
 type State string
 

@@ -198,7 +198,8 @@ func overlaps(w rx.Window, start, end time.Time) bool {
 	return end.After(w.Start) && start.Before(w.End)
 }
 
-// LookupEvents answers by ItemId: the item, or gone.
+// LookupEvents answers by ItemId, then by UID and recurrence id (as a backend that reads the
+// series master's modified and deleted occurrences would): the item, or gone.
 func (x *Exchange) LookupEvents(ctx context.Context, refs []rx.EventRef) ([]rx.EventLookup, error) {
 	x.count("LookupEvents")
 	if err := x.Faults.call(); err != nil {
@@ -208,7 +209,16 @@ func (x *Exchange) LookupEvents(ctx context.Context, refs []rx.EventRef) ([]rx.E
 	defer x.mu.Unlock()
 	out := make([]rx.EventLookup, len(refs))
 	for i, r := range refs {
-		if e := x.items[r.ItemID]; e != nil {
+		e := x.items[r.ItemID]
+		if e == nil {
+			for _, c := range x.items {
+				if c.UID == r.UID && c.RecurrenceID.Equal(r.RecurrenceID) {
+					e = c
+					break
+				}
+			}
+		}
+		if e != nil {
 			c := *e
 			out[i].Event = &c
 		} else {
