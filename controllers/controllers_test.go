@@ -192,15 +192,18 @@ func TestResourceWaitsForMailbox(t *testing.T) {
 
 	mb := mailbox(ns, "mb")
 	mustCreate(t, mb)
+	// Once the mailbox has said why it is not ready, the resource repeats the reason.
 	eventually(t, waitFor, func() error {
-		return conditionIs(res, v1alpha1.ReadyCondition, metav1.ConditionFalse, v1alpha1.MailboxNotReadyReason)
+		if err := conditionIs(res, v1alpha1.ReadyCondition, metav1.ConditionFalse, v1alpha1.MailboxNotReadyReason); err != nil {
+			return err
+		}
+		if ready := apimeta.FindStatusCondition(res.Status.Conditions, v1alpha1.ReadyCondition); !strings.Contains(ready.Message, v1alpha1.SecretNotFoundReason) {
+			return fmt.Errorf("MailboxNotReady message %q does not carry the mailbox's reason", ready.Message)
+		}
+		return nil
 	})
 	if n := syncer.count(key); n != 0 {
 		t.Fatalf("syncer called %d times while the mailbox was not ready", n)
-	}
-	ready := apimeta.FindStatusCondition(res.Status.Conditions, v1alpha1.ReadyCondition)
-	if !strings.Contains(ready.Message, v1alpha1.SecretNotFoundReason) {
-		t.Errorf("MailboxNotReady message %q should carry the mailbox's reason", ready.Message)
 	}
 
 	mustCreate(t, secret(ns, "exchange-pw", map[string]string{"password": svcPassword}), secret(ns, "respa-token", map[string]string{"token": respaToken}))
@@ -473,7 +476,9 @@ func TestMailboxChecksEndpointsWithServerWords(t *testing.T) {
 		t.Errorf("message %q does not carry Exchange's code", c.Message)
 	}
 	// The resource on that mailbox does nothing and says why.
-	eventually(t, waitFor, func() error { return conditionIs(r, v1alpha1.ReadyCondition, metav1.ConditionFalse, v1alpha1.MailboxNotReadyReason) })
+	eventually(t, waitFor, func() error {
+		return conditionIs(r, v1alpha1.ReadyCondition, metav1.ConditionFalse, v1alpha1.MailboxNotReadyReason)
+	})
 
 	// A Respa token Respa does not know.
 	badToken := mailbox(ns, "bad-token")
