@@ -268,7 +268,7 @@ func (s *Server) CreateEvent(mailbox string, e Event) (ItemInfo, error) {
 			return ItemInfo{}, fmt.Errorf("create event in %s: %w", mailbox, err)
 		}
 	}
-	normalizeAllDay(&f)
+	normalizeAllDay(&f, time.UTC)
 	it := s.store.createItem(mb, f, e.Recurrence, e.UID)
 	return s.infoLocked(it), nil
 }
@@ -326,6 +326,7 @@ func (s *Server) UpdateEvent(mailbox, id string, ch EventChange) (ItemInfo, erro
 	} else {
 		f = it.Fields.clone()
 	}
+	before := f
 	seriesChanged := false
 	if ch.Subject != nil {
 		f.Subject = *ch.Subject
@@ -357,7 +358,9 @@ func (s *Server) UpdateEvent(mailbox, id string, ch EventChange) (ItemInfo, erro
 	if err := checkTimes(f); err != nil {
 		return ItemInfo{}, fmt.Errorf("update event %s: %w", id, err)
 	}
-	normalizeAllDay(&f)
+	if boundsChanged(before, f) {
+		normalizeAllDay(&f, time.UTC)
+	}
 	if r.occ != nil {
 		if ch.Recurrence != nil {
 			return ItemInfo{}, fmt.Errorf("update event %s: an occurrence has no recurrence of its own", id)

@@ -36,8 +36,8 @@ const (
 // service account and an app that may impersonate the rooms but not
 // ioLocked.
 type interop struct {
-	sim *exchangesim.Server
-	url string
+	sim  *exchangesim.Server
+	url  string
 	x500 map[string]string
 }
 
@@ -779,5 +779,259 @@ func TestInteropSyncStrict(t *testing.T) {
 	}
 	if n := io.sim.Counters().ByOperation["SchemaValidationFailed"]; n != 0 {
 		t.Errorf("%d requests failed the schema", n)
+	}
+}
+
+// ---- more of what a sync meets ----
+
+func TestInteropGroupedStream(t *testing.T) {
+	io := newInterop(t, false, func(o *exchangesim.Options) { o.RequireAffinity = true })
+	ctx := ctxT(t, 30*time.Second)
+	c := io.basic(t, nil)
+	// Both rooms' subscriptions ride one connection anchored on room1,
+	// as the affinity guidance groups them.
+	s1, err := c.Subscribe(ctx, ioRoom1, ioRoom1)
+	if err != nil {
+		t.Fatalf("Subscribe room1: %v", err)
+	}
+	s2, err := c.Subscribe(ctx, ioRoom1, ioRoom2)
+	if err != nil {
+		t.Fatalf("Subscribe room2: %v", err)
+	}
+	got := make(chan ews.Notification, 100)
+	done := make(chan error, 1)
+	go func() {
+		done <- c.StreamEvents(ctx, ioRoom1, []string{s1, s2}, time.Minute, func(m ews.StreamMessage) error {
+			for _, e := range m.Errors {
+				return e
+			}
+			for _, n := range m.Notifications {
+				got <- n
+			}
+			return nil
+		})
+	}()
+	time.Sleep(200 * time.Millisecond)
+	// wait reads notifications until one matches; others (the folder's
+	// ModifiedEvent, FreeBusyChangedEvent) are skipped.
+	wait := func(what string, match func(ews.Notification) bool) {
+		t.Helper()
+		deadline := time.After(time.Second)
+		for {
+			select {
+			case n := <-got:
+				if match(n) {
+					return
+				}
+			case err := <-done:
+				t.Fatalf("grouped stream ended while waiting for %s: %v", what, err)
+			case <-deadline:
+				t.Fatalf("no %s within 1s", what)
+			}
+		}
+	}
+	info := io.event(t, ioRoom2, exchangesim.Event{Subject: "in room 2", Start: day0, End: day0.Add(time.Hour)})
+	wait("CreatedEvent for room2 on the room1-anchored connection", func(n ews.Notification) bool {
+		return n.Kind == ews.EventCreated && n.ItemID.ID == info.ID && n.SubscriptionID == s2
+	})
+	// Past one ConnectionTimeout (1 s) StreamEvents has reopened the
+	// connection; a change is still seen.
+	time.Sleep(1500 * time.Millisecond)
+	subj := "edited"
+	if _, err := io.sim.UpdateEvent(ioRoom2, info.ID, exchangesim.EventChange{Subject: &subj}); err != nil {
+		t.Fatal(err)
+	}
+	wait("ModifiedEvent after the connection was reopened", func(n ews.Notification) bool {
+		return n.Kind == ews.EventModified && n.ItemID.ID == info.ID
+	})
+	if n := io.sim.Counters().ByOperation["GetStreamingEvents"]; n < 2 {
+		t.Errorf("GetStreamingEvents calls = %d, want a reopen after Closed", n)
+	}
+}
+
+func TestInteropOccurrencesAndExceptions(t *testing.T) {
+	io := newInterop(t, false, nil)
+	ctx := ctxT(t, 30*time.Second)
+	c := io.basic(t, nil)
+	series := io.event(t, ioRoom1, exchangesim.Event{
+		Subject: "weekly", Start: day0.Add(12 * time.Hour), End: day0.Add(13 * time.Hour),
+		Recurrence: &exchangesim.Recurrence{Pattern: "Weekly", Interval: 1, DaysOfWeek: []string{day0.Weekday().String()}, NumberOfOccurrences: 4},
+		ExtendedProperties: []exchangesim.ExtendedProperty{
+			{PropertySetID: ews.PropertySetID, PropertyName: ews.PropertyLink, PropertyType: "String", Value: "respa:s"},
+		},
+	})
+	view, err := c.FindCalendarView(ctx, ioRoom1, day0, day0.AddDate(0, 0, 28))
+	if err != nil || len(view) != 4 {
+		t.Fatalf("view: %d items, %v", len(view), err)
+	}
+	// A person moves the second occurrence by an hour and deletes the third.
+	moved := view[1].Start.Add(time.Hour)
+	movedEnd := view[1].End.Add(time.Hour)
+	if _, err := io.sim.UpdateEvent(ioRoom1, view[1].ItemID, exchangesim.EventChange{Start: &moved, End: &movedEnd}); err != nil {
+		t.Fatal(err)
+	}
+	if err := io.sim.DeleteEvent(ioRoom1, view[2].ItemID); err != nil {
+		t.Fatal(err)
+	}
+	after, err := c.FindCalendarView(ctx, ioRoom1, day0, day0.AddDate(0, 0, 28))
+	if err != nil || len(after) != 3 {
+		t.Fatalf("view after edits: %d items, %v", len(after), err)
+	}
+	ex := after[1]
+	if ex.CalendarItemType != ews.Exception || !ex.Start.Equal(moved) || !ex.RecurrenceID.Equal(view[1].RecurrenceID) || ex.UID != series.UID {
+		t.Errorf("exception = type %s start %v recurrence-id %v uid %q", ex.CalendarItemType, ex.Start, ex.RecurrenceID, ex.UID)
+	}
+	if ex.ExtendedProperties[ews.PropertyLink] != "respa:s" {
+		t.Errorf("exception's extended properties = %v", ex.ExtendedProperties)
+	}
+	// The client edits the last occurrence and deletes the first.
+	last := after[2]
+	last.Subject = "weekly (this one is special)"
+	up, err := c.UpdateCalendarItems(ctx, ioRoom1, []ews.ItemChange{{Item: last, Fields: []ews.Field{ews.FieldSubject}}}, ews.AutoResolve, ews.SendToNone)
+	if err != nil || up[0].Err != nil {
+		t.Fatalf("update an occurrence: %v %+v", err, up)
+	}
+	del, err := c.DeleteCalendarItems(ctx, ioRoom1, []string{after[0].ItemID}, ews.SendToNone)
+	if err != nil || del[0].Err != nil || del[0].Gone {
+		t.Fatalf("delete an occurrence: %v %+v", err, del)
+	}
+	final, err := c.FindCalendarView(ctx, ioRoom1, day0, day0.AddDate(0, 0, 28))
+	if err != nil || len(final) != 2 {
+		t.Fatalf("view at the end: %d items, %v", len(final), err)
+	}
+	if final[1].Subject != last.Subject || final[1].CalendarItemType != ews.Exception {
+		t.Errorf("edited occurrence = %q %s", final[1].Subject, final[1].CalendarItemType)
+	}
+	// A stale ChangeKey with AutoResolve is refused too.
+	stale := final[1]
+	stale.ChangeKey = last.ChangeKey
+	stale.Subject = "again"
+	up, err = c.UpdateCalendarItems(ctx, ioRoom1, []ews.ItemChange{{Item: stale, Fields: []ews.Field{ews.FieldSubject}}}, ews.AutoResolve, ews.SendToNone)
+	if err != nil || !errors.Is(up[0].Err, ews.ErrConflict) {
+		t.Errorf("AutoResolve with a stale ChangeKey: %v %+v, want ErrConflict", err, up)
+	}
+}
+
+func TestInteropTimeZoneAllDayStrict(t *testing.T) {
+	io := newInterop(t, true, nil)
+	ctx := ctxT(t, 30*time.Second)
+	c := io.basic(t, func(cfg *ews.Config) { cfg.TimeZoneID = "FLE Standard Time" })
+	hel, err := time.LoadLocation("Europe/Helsinki")
+	if err != nil {
+		t.Skip("no tzdata for Europe/Helsinki")
+	}
+	y, m, d := day0.Date()
+	start := time.Date(y, m, d, 0, 0, 0, 0, hel)
+	out, err := c.CreateCalendarItems(ctx, ioRoom1, []ews.CalendarItem{{Subject: "all day", IsAllDay: true, Start: start, End: start.AddDate(0, 0, 1)}}, ews.SendToNone)
+	if err != nil || out[0].Err != nil {
+		t.Fatalf("create all-day: %v %+v", err, out)
+	}
+	got, _, err := c.GetCalendarItems(ctx, ioRoom1, []string{out[0].ItemID.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got[0].IsAllDay || !got[0].Start.Equal(start) || !got[0].End.Equal(start.AddDate(0, 0, 1)) {
+		t.Errorf("all-day item = allday %v %v–%v, want Helsinki midnight %v", got[0].IsAllDay, got[0].Start, got[0].End, start.UTC())
+	}
+	if n := io.sim.Counters().ByOperation["SchemaValidationFailed"]; n != 0 {
+		t.Errorf("%d requests failed the schema", n)
+	}
+}
+
+func TestInteropDelegate(t *testing.T) {
+	io := newInterop(t, false, nil)
+	ctx := ctxT(t, 30*time.Second)
+	if err := io.sim.AddAccount(exchangesim.Account{User: "scheduler", Password: "sched-pass-1", Mailbox: ioOrg}); err != nil {
+		t.Fatal(err)
+	}
+	if err := io.sim.Grant("user:scheduler", ioRoom1); err != nil {
+		t.Fatal(err)
+	}
+	c, err := ews.New(ews.Config{URL: io.url + "/EWS/Exchange.asmx", Auth: ews.Basic{Username: "scheduler", Password: "sched-pass-1"}, AccessMode: ews.Delegate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.event(t, ioRoom1, exchangesim.Event{Subject: "d", Start: day0, End: day0.Add(time.Hour)})
+	if _, err := c.CheckAccess(ctx, ioRoom1); err != nil {
+		t.Errorf("CheckAccess as a delegate: %v", err)
+	}
+	items, err := c.FindCalendarView(ctx, ioRoom1, day0, day0.AddDate(0, 0, 1))
+	if err != nil || len(items) != 1 {
+		t.Errorf("FindCalendarView as a delegate: %d items, %v", len(items), err)
+	}
+	out, err := c.CreateCalendarItems(ctx, ioRoom1, []ews.CalendarItem{{Subject: "by delegate", Start: day0.Add(2 * time.Hour), End: day0.Add(3 * time.Hour)}}, ews.SendToNone)
+	if err != nil || out[0].Err != nil {
+		t.Errorf("create as a delegate: %v %+v", err, out)
+	} else if all, _ := io.sim.Items(ioRoom1); len(all) != 2 {
+		t.Errorf("room1 has %d items after a delegate create, want 2", len(all))
+	}
+	if _, err := c.Subscribe(ctx, ioRoom1, ioRoom1); !ews.IsCode(err, ews.CodeSubscriptionDelegateAccess) {
+		t.Errorf("Subscribe as a delegate: %v, want %s", err, ews.CodeSubscriptionDelegateAccess)
+	}
+	if _, err := c.FindCalendarView(ctx, ioRoom2, day0, day0.AddDate(0, 0, 1)); err == nil {
+		t.Error("a delegate read a calendar it has no rights to")
+	}
+}
+
+func TestInteropFaults(t *testing.T) {
+	io := newInterop(t, false, func(o *exchangesim.Options) { o.FindCountLimit = 5 })
+	ctx := ctxT(t, 30*time.Second)
+	c := io.basic(t, func(cfg *ews.Config) { cfg.GetItemBatchSize = 2; cfg.CreateBatchSize = 2 })
+	var items []ews.CalendarItem
+	for i := range 7 {
+		st := day0.Add(time.Duration(i) * time.Hour)
+		items = append(items, ews.CalendarItem{Subject: fmt.Sprint("f", i), Start: st, End: st.Add(30 * time.Minute)})
+	}
+	out, err := c.CreateCalendarItems(ctx, ioRoom1, items, ews.SendToNone)
+	if err != nil || len(out) != 7 {
+		t.Fatalf("create 7 in batches of 2: %v, %d outcomes", err, len(out))
+	}
+	ids := make([]string, len(out))
+	for i, o := range out {
+		if o.Err != nil {
+			t.Fatalf("create %d: %v", i, o.Err)
+		}
+		info, _ := io.sim.Item(ioRoom1, o.ItemID.ID)
+		if info.Subject != items[i].Subject {
+			t.Errorf("outcome %d is %q, want %q: outcomes out of order", i, info.Subject, items[i].Subject)
+		}
+		ids[i] = o.ItemID.ID
+	}
+	if n := io.sim.Counters().ByOperation["CreateItem"]; n != 4 {
+		t.Errorf("CreateItem calls = %d, want 4", n)
+	}
+
+	// The server's find budget (5) is below MaxEntriesReturned (250).
+	view, err := c.FindCalendarView(ctx, ioRoom1, day0, day0.AddDate(0, 0, 1))
+	if err != nil || len(view) != 7 {
+		t.Errorf("view over a find budget of 5: %d items, %v", len(view), err)
+	}
+
+	// A dropped connection, an IIS 503 and a busy item are all retried for reads.
+	for _, f := range []exchangesim.Fault{
+		{Operation: "GetItem", Kind: "Drop", Times: 1},
+		{Operation: "GetItem", Kind: "HTTP503", Times: 1},
+		{Operation: "GetItem", Kind: "ItemError", InnerResponseCode: "ErrorServerBusy", BackOffMilliseconds: 50, Times: 1},
+		{Operation: "GetItem", Kind: "HTTP500", Times: 1},
+	} {
+		if err := io.sim.InjectFault(f); err != nil {
+			t.Fatal(err)
+		}
+		before := io.sim.Counters().ByOperation["GetItem"]
+		got, errs, err := c.GetCalendarItems(ctx, ioRoom1, ids[:3])
+		calls := io.sim.Counters().ByOperation["GetItem"] - before
+		if f.Kind == "HTTP500" {
+			// An HTML error page is not retried: it is not known to be transient.
+			if err == nil && (errs[0] == nil) {
+				t.Errorf("GetItem through an HTML 500 succeeded")
+			}
+			continue
+		}
+		if err != nil || len(got) != 3 || errs[0] != nil || errs[2] != nil || got[2].Subject != "f2" {
+			t.Errorf("GetItem through %s: %v %v", f.Kind, err, errs)
+		}
+		if calls != 3 {
+			t.Errorf("GetItem through %s: %d calls, want 3 (one retried batch of 2, one batch of 1)", f.Kind, calls)
+		}
 	}
 }

@@ -44,7 +44,8 @@
 //	POST   /admin/subscriptions/kill?mailbox=     forget subscriptions
 //	POST   /admin/tokens/expire                   invalidate issued access tokens
 //
-// Simplifications: times are kept in UTC, so series are expanded in UTC and
-// all-day items start at UTC midnight; only daily and weekly patterns exist;
+// Simplifications: times are kept in UTC, so series are expanded in UTC; all-day
+// items are moved to midnight of the zone of the request that set their bounds
+// (StartTimeZone, else TimeZoneContext, else UTC; UTC from the admin API); only daily and weekly patterns exist;
 // only the calendar folder holds items.
 package exchangesim

@@ -345,7 +345,7 @@ func (s *Server) createItemOp(c *call) *etree.Document {
 			message(msgs, "CreateItem", err).CreateElement("m:Items")
 			continue
 		}
-		normalizeAllDay(&f)
+		normalizeAllDay(&f, loc)
 		if rec != nil && f.Start.IsZero() {
 			f.Start, _ = time.Parse("2006-01-02", rec.StartDate)
 			f.End = f.Start.Add(time.Hour)
@@ -454,6 +454,7 @@ func (s *Server) applyUpdates(r ref, updates *etree.Element, loc *time.Location)
 	} else {
 		f = it.Fields.clone()
 	}
+	before := f
 	rec := it.recurrence
 	seriesChanged := false
 	for _, u := range childElements(updates) {
@@ -536,7 +537,9 @@ func (s *Server) applyUpdates(r ref, updates *etree.Element, loc *time.Location)
 	if err := checkTimes(f); err != nil {
 		return err
 	}
-	normalizeAllDay(&f)
+	if boundsChanged(before, f) {
+		normalizeAllDay(&f, loc)
+	}
 	for i := range f.Required {
 		f.Required[i] = s.store.personName(f.Required[i])
 	}
@@ -863,8 +866,19 @@ func backend(mb *mailbox) string {
 
 const affinityCookie = "X-BackEndOverrideCookie"
 
-func setAffinityCookie(w http.ResponseWriter, mb *mailbox) {
-	http.SetCookie(w, &http.Cookie{Name: affinityCookie, Value: backend(mb), Path: "/", HttpOnly: true})
+func setAffinityCookie(w http.ResponseWriter, backend string) {
+	http.SetCookie(w, &http.Cookie{Name: affinityCookie, Value: backend, Path: "/", HttpOnly: true})
+}
+
+// subscriptionBackend is where a new subscription to mb lives. Exchange
+// routes a Subscribe by its X-AnchorMailbox, so when a group of mailboxes
+// shares an anchor (the affinity guidance), all their subscriptions land on
+// the anchor's server and one GetStreamingEvents connection can carry them.
+func (s *Server) subscriptionBackend(c *call, mb *mailbox) string {
+	if a := s.store.mailboxByAddress(c.r.Header.Get("X-AnchorMailbox")); a != nil {
+		return backend(a)
+	}
+	return backend(mb)
 }
 
 // hasAffinity reports whether the request reached the subscription's backend.
@@ -873,11 +887,11 @@ func (s *Server) hasAffinity(c *call, sub *subscription) bool {
 		return true
 	}
 	// Clients echo it as a cookie or, as exchangelib does, as a header.
-	if c.r.Header.Get(affinityCookie) == backend(sub.mb) {
+	if c.r.Header.Get(affinityCookie) == sub.backend {
 		return true
 	}
 	ck, err := c.r.Cookie(affinityCookie)
-	return err == nil && ck.Value == backend(sub.mb)
+	return err == nil && ck.Value == sub.backend
 }
 
 // crossesBoundary enforces Exchange's rule that a moved occurrence stays

@@ -497,17 +497,30 @@ func applyField(f *Fields, rec **Recurrence, e *etree.Element, loc *time.Locatio
 	return false, nil
 }
 
-// normalizeAllDay moves all-day bounds to midnight (UTC, the creation time
-// zone the simulator knows), as Exchange does.
-func normalizeAllDay(f *Fields) {
+// normalizeAllDay moves all-day bounds to midnight in loc, the creation
+// time zone (StartTimeZone, else TimeZoneContext, else UTC), as Exchange
+// does: a client that sends its room's local midnight keeps it.
+func normalizeAllDay(f *Fields, loc *time.Location) {
 	if !f.AllDay {
 		return
 	}
-	day := func(t time.Time) time.Time { return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC) }
-	f.Start = day(f.Start)
-	if e := day(f.End); !e.Equal(f.End) || !e.After(f.Start) {
-		f.End = e.AddDate(0, 0, 1)
+	day := func(t time.Time) time.Time {
+		t = t.In(loc)
+		return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, loc)
 	}
+	start := day(f.Start)
+	end := day(f.End)
+	if !end.Equal(f.End) || !end.After(start) {
+		end = end.AddDate(0, 0, 1)
+	}
+	f.Start, f.End = start.UTC(), end.UTC()
+}
+
+// boundsChanged reports whether an edit touched the start, end or all-day
+// flag. Only then are all-day bounds moved: the item keeps the midnights of
+// its creation zone when someone merely renames it.
+func boundsChanged(before, after Fields) bool {
+	return !before.Start.Equal(after.Start) || !before.End.Equal(after.End) || before.AllDay != after.AllDay
 }
 
 func sortedInt64(m map[int64]bool) []int64 {

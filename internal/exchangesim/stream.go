@@ -26,6 +26,8 @@ type event struct {
 type subscription struct {
 	id        string
 	mb        *mailbox
+	owner     string // the principal that subscribed; only it may read the subscription
+	backend   string // the mailbox server holding it: the anchor's, see subscriptionBackend
 	streaming bool
 	types     map[string]bool
 	queue     []event
@@ -117,7 +119,7 @@ func (s *Server) subscribe(c *call) *etree.Document {
 		message(msgs, "Subscribe", errf("ErrorExceededSubscriptionCount", "You have exceeded the available subscriptions for your account. Remove unnecessary subscriptions and try your request again."))
 		return doc
 	}
-	sub := &subscription{id: newSubscriptionID(), mb: mb, streaming: req.Tag == "StreamingSubscriptionRequest",
+	sub := &subscription{id: newSubscriptionID(), mb: mb, owner: c.principal, backend: s.subscriptionBackend(c, mb), streaming: req.Tag == "StreamingSubscriptionRequest",
 		types: map[string]bool{}, wake: make(chan struct{}, 1), lastPoll: s.opts.Now()}
 	for _, t := range children(child(req, nsTypes, "EventTypes"), nsTypes, "EventType") {
 		sub.types[text(t)] = true
@@ -130,7 +132,7 @@ func (s *Server) subscribe(c *call) *etree.Document {
 		sub.timeout = time.Duration(minutes) * s.opts.StreamTimeoutUnit
 	}
 	s.subs[sub.id] = sub
-	setAffinityCookie(c.w, mb)
+	setAffinityCookie(c.w, sub.backend)
 	m := message(msgs, "Subscribe", nil)
 	m.CreateElement("m:SubscriptionId").SetText(sub.id)
 	if !sub.streaming {
@@ -254,7 +256,7 @@ func (s *Server) getStreamingEvents(c *call) *etree.Document {
 	s.store.mu.Lock()
 	for _, e := range ids {
 		sub := s.subs[text(e)]
-		if sub == nil || sub.killed || !sub.streaming || (c.mb != nil && sub.mb != c.mb) || !s.hasAffinity(c, sub) {
+		if sub == nil || sub.killed || !sub.streaming || sub.owner != c.principal || !s.hasAffinity(c, sub) {
 			bad = append(bad, text(e))
 			continue
 		}
