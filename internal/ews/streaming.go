@@ -101,7 +101,8 @@ func (c *Client) buildGetStreamingEvents(anchor string, ids []string, timeout ti
 // envelope as soon as it has arrived whole. timeout is ConnectionTimeout
 // (1–30 minutes). It returns nil after the server's ConnectionStatus
 // Closed, the error handle returns, ctx's error, or an error for a
-// connection that broke off or was refused.
+// connection that broke off or was refused. A Closed envelope that carries
+// errors is a refusal: its first error is returned (handle sees them all).
 func (c *Client) GetStreamingEvents(ctx context.Context, anchor string, subscriptionIDs []string, timeout time.Duration, handle func(StreamMessage) error) error {
 	if len(subscriptionIDs) == 0 || len(subscriptionIDs) > MaxSubscriptionsPerConnection {
 		return fmt.Errorf("get streaming events: %d subscription ids, want 1..%d", len(subscriptionIDs), MaxSubscriptionsPerConnection)
@@ -157,6 +158,13 @@ func (c *Client) GetStreamingEvents(ctx context.Context, anchor string, subscrip
 		}
 		if err := handle(msg); err != nil {
 			return err
+		}
+		if msg.Closed && len(msg.Errors) > 0 {
+			// The server refused the connection (ErrorSubscriptionNotFound
+			// after a restart, ErrorNewEventStreamConnectionOpened...):
+			// reopening it as is would only be refused again, so the
+			// caller must resubscribe or stop.
+			return fmt.Errorf("get streaming events on %s: %w", anchor, msg.Errors[0])
 		}
 		if msg.Closed {
 			return nil

@@ -659,16 +659,12 @@ func TestInteropStreamKilled(t *testing.T) {
 		t.Fatal("StreamEvents did not notice the cut stream")
 	}
 
-	// A subscription the server forgot: the stream ends and reopening it
-	// says ErrorSubscriptionNotFound, so the caller resubscribes.
-	go func() {
-		done <- c.StreamEvents(ctx, ioRoom1, []string{sub}, time.Minute, func(m ews.StreamMessage) error {
-			for _, e := range m.Errors {
-				return e
-			}
-			return nil
-		})
-	}()
+	// A subscription the server forgot: the open stream is cut, and the
+	// next connection is refused with ErrorSubscriptionNotFound, returned
+	// as an error even to a handler that ignores m.Errors, so a caller
+	// that reconnects on errors learns to resubscribe instead of spinning.
+	ignore := func(ews.StreamMessage) error { return nil }
+	go func() { done <- c.StreamEvents(ctx, ioRoom1, []string{sub}, time.Minute, ignore) }()
 	time.Sleep(200 * time.Millisecond)
 	if n := io.sim.KillSubscriptions(ioRoom1); n != 1 {
 		t.Fatalf("killed %d subscriptions, want 1", n)
@@ -682,17 +678,20 @@ func TestInteropStreamKilled(t *testing.T) {
 	if streamErr == nil {
 		t.Fatal("lost subscription: no error")
 	}
+	before := io.sim.Counters().ByOperation["GetStreamingEvents"]
 	if !errors.Is(streamErr, ews.ErrSubscriptionNotFound) {
-		// The cut may come first; reopening must then name the cause.
-		streamErr = c.GetStreamingEvents(ctx, ioRoom1, []string{sub}, time.Minute, func(m ews.StreamMessage) error {
-			for _, e := range m.Errors {
-				return e
-			}
-			return nil
-		})
+		// The stream was cut first; reconnecting names the cause.
+		streamErr = c.StreamEvents(ctx, ioRoom1, []string{sub}, time.Minute, ignore)
 	}
 	if !errors.Is(streamErr, ews.ErrSubscriptionNotFound) {
 		t.Errorf("stream of a forgotten subscription: %v, want ErrSubscriptionNotFound", streamErr)
+	}
+	if n := io.sim.Counters().ByOperation["GetStreamingEvents"] - before; n > 1 {
+		t.Errorf("StreamEvents reopened a refused connection %d times", n)
+	}
+	var e *ews.Error
+	if errors.As(streamErr, &e) && (len(e.SubscriptionIDs) != 1 || e.SubscriptionIDs[0] != sub) {
+		t.Errorf("error names subscriptions %v, want [%s]", e.SubscriptionIDs, sub)
 	}
 	if sub2, err := c.Subscribe(ctx, ioRoom1, ioRoom1); err != nil || sub2 == sub {
 		t.Errorf("resubscribe: %q, %v", sub2, err)
