@@ -73,7 +73,16 @@ func newInterop(t *testing.T, strict bool, tweak func(*exchangesim.Options)) *in
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = sim.Close() })
+	t.Cleanup(func() {
+		_ = sim.Close()
+		// Whatever a test did, every request the client built passed the
+		// schema (when strict) and carried X-AnchorMailbox when impersonating.
+		n := sim.Counters().ByOperation
+		if n["SchemaValidationFailed"] != 0 || n["MissingAnchorMailbox"] != 0 {
+			t.Errorf("%d requests failed the schema, %d impersonated requests lacked X-AnchorMailbox",
+				n["SchemaValidationFailed"], n["MissingAnchorMailbox"])
+		}
+	})
 	io.url = base
 	return io
 }
@@ -392,6 +401,16 @@ func TestInteropTruncatedViewIsSplit(t *testing.T) {
 		t.Errorf("%d FindItem calls for 64 items at 10 per view: truncation was not split", finds)
 	}
 	t.Logf("%d items in %d FindItem calls", len(items), finds)
+
+	// Three years: more than the two-year CalendarView limit.
+	far := io.event(t, ioRoom1, exchangesim.Event{Subject: "far", Start: day0.AddDate(2, 6, 0), End: day0.AddDate(2, 6, 0).Add(time.Hour)})
+	years, err := c.FindCalendarView(ctx, ioRoom1, day0, day0.AddDate(3, 0, 0))
+	if err != nil {
+		t.Fatalf("FindCalendarView over three years: %v", err)
+	}
+	if len(years) != len(items)+1 || years[len(years)-1].ItemID != far.ID {
+		t.Errorf("three-year view: %d items, want %d ending with the far one", len(years), len(items)+1)
+	}
 }
 
 // ---- writing calendars ----
@@ -1032,5 +1051,59 @@ func TestInteropFaults(t *testing.T) {
 		if calls != 3 {
 			t.Errorf("GetItem through %s: %d calls, want 3 (one retried batch of 2, one batch of 1)", f.Kind, calls)
 		}
+	}
+}
+
+func TestInteropUpdateEveryFieldStrict(t *testing.T) {
+	io := newInterop(t, true, nil)
+	ctx := ctxT(t, 30*time.Second)
+	c := io.basic(t, func(cfg *ews.Config) { cfg.TimeZoneID = "W. Europe Standard Time" })
+	io.event(t, ioRoom1, exchangesim.Event{Subject: "series", Start: day0.Add(8 * time.Hour), End: day0.Add(9 * time.Hour),
+		Recurrence: &exchangesim.Recurrence{Pattern: "Daily", Interval: 1, NumberOfOccurrences: 2}})
+	single := io.event(t, ioRoom1, exchangesim.Event{Subject: "plain", Start: day0.Add(10 * time.Hour), End: day0.Add(11 * time.Hour),
+		RequiredAttendees: []exchangesim.Person{{SMTP: ioOrg}}})
+	view, err := c.FindCalendarView(ctx, ioRoom1, day0, day0.AddDate(0, 0, 2))
+	if err != nil || len(view) != 3 {
+		t.Fatalf("view: %d, %v", len(view), err)
+	}
+	all := []ews.Field{ews.FieldSubject, ews.FieldBody, ews.FieldStart, ews.FieldEnd, ews.FieldIsAllDay,
+		ews.FieldLocation, ews.FieldRequiredAttendees, ews.FieldOptionalAttendees}
+	var changes []ews.ItemChange
+	for _, it := range view[:2] { // an occurrence and the single item
+		it.Subject += " v2"
+		it.Body = "new body"
+		it.Location = "Hall"
+		it.Start = it.Start.Add(30 * time.Minute)
+		it.End = it.End.Add(30 * time.Minute)
+		it.RequiredAttendees = []ews.Attendee{{Mailbox: ews.Mailbox{Email: ioRoom2}}}
+		it.OptionalAttendees = nil
+		it.ExtendedProperties = map[string]string{ews.PropertyVersion: "v2"}
+		changes = append(changes, ews.ItemChange{Item: it, Fields: all})
+	}
+	up, err := c.UpdateCalendarItems(ctx, ioRoom1, changes, ews.AlwaysOverwrite, ews.SendToNone)
+	if err != nil {
+		t.Fatalf("UpdateCalendarItems: %v", err)
+	}
+	for i, o := range up {
+		if o.Err != nil {
+			t.Errorf("update %d: %v", i, o.Err)
+		}
+	}
+	got, errs, err := c.GetCalendarItems(ctx, ioRoom1, []string{view[0].ItemID, single.ID})
+	if err != nil || errs[0] != nil || errs[1] != nil {
+		t.Fatalf("GetCalendarItems: %v %v", err, errs)
+	}
+	for i, g := range got {
+		if g.Subject != changes[i].Item.Subject || g.Body != "new body" || g.Location != "Hall" || !g.Start.Equal(changes[i].Item.Start) ||
+			len(g.RequiredAttendees) != 1 || g.RequiredAttendees[0].Mailbox.Email != ioRoom2 || g.ExtendedProperties[ews.PropertyVersion] != "v2" {
+			t.Errorf("item %d after update = %+v", i, g)
+		}
+	}
+	if got[0].CalendarItemType != ews.Exception {
+		t.Errorf("updated occurrence is %s, want Exception", got[0].CalendarItemType)
+	}
+
+	if _, err := c.ResolveNames(ctx, ioRoom1, "nobody-at-all"); !ews.IsCode(err, ews.CodeNameResolutionNoResults) {
+		t.Errorf("ResolveNames of an unknown name: %v, want %s", err, ews.CodeNameResolutionNoResults)
 	}
 }

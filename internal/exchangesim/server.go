@@ -354,7 +354,7 @@ func (s *Server) serveEWS(w http.ResponseWriter, r *http.Request) {
 		mbName = c.mb.smtp
 	}
 	s.count(c.op, mbName)
-	if c.mb != nil && s.impersonating(c) && !strings.EqualFold(r.Header.Get("X-AnchorMailbox"), c.mb.smtp) {
+	if c.mb != nil && s.impersonating(c) && !s.anchored(c) {
 		// Exchange routes such requests poorly; counted so client tests can assert on it.
 		s.count("MissingAnchorMailbox", mbName)
 	}
@@ -370,6 +370,24 @@ func (s *Server) serveEWS(w http.ResponseWriter, r *http.Request) {
 	if out := handler(c); out != nil {
 		s.writeDoc(w, http.StatusOK, out)
 	}
+}
+
+// anchored reports whether an impersonated request names its mailbox in
+// X-AnchorMailbox. Notification calls may name the anchor of their
+// subscription group instead: the affinity guidance sends every Subscribe
+// and GetStreamingEvents of a group with the group's first mailbox.
+func (s *Server) anchored(c *call) bool {
+	anchor := c.r.Header.Get("X-AnchorMailbox")
+	if strings.EqualFold(anchor, c.mb.smtp) {
+		return true
+	}
+	switch c.op {
+	case "Subscribe", "GetStreamingEvents", "GetEvents", "Unsubscribe":
+		s.store.mu.Lock()
+		defer s.store.mu.Unlock()
+		return s.store.mailboxByAddress(anchor) != nil
+	}
+	return false
 }
 
 func knownVersion(v string) bool {
