@@ -1107,3 +1107,82 @@ func TestInteropUpdateEveryFieldStrict(t *testing.T) {
 		t.Errorf("ResolveNames of an unknown name: %v, want %s", err, ews.CodeNameResolutionNoResults)
 	}
 }
+
+func TestInteropEdges(t *testing.T) {
+	io := newInterop(t, false, nil)
+	ctx := ctxT(t, 30*time.Second)
+	c := io.basic(t, nil)
+
+	// An HTML body written in Outlook is read back as text.
+	html := io.event(t, ioRoom1, exchangesim.Event{Subject: "html", Body: "<html><body><p>Hello <b>room</b></p></body></html>", BodyType: "HTML",
+		Start: day0, End: day0.Add(time.Hour)})
+	got, _, err := c.GetCalendarItems(ctx, ioRoom1, []string{html.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(got[0].Body, "<") || !strings.Contains(got[0].Body, "Hello") || got[0].BodyType != ews.BodyText {
+		t.Errorf("HTML body read as text = %q (%s)", got[0].Body, got[0].BodyType)
+	}
+
+	// A back-off longer than the client will wait is handed to the caller.
+	if err := io.sim.InjectFault(exchangesim.Fault{Operation: "FindItem", Kind: "ServerBusy", BackOffMilliseconds: 60000, Times: 1}); err != nil {
+		t.Fatal(err)
+	}
+	before := io.sim.Counters().ByOperation["FindItem"]
+	_, err = c.FindCalendarView(ctx, ioRoom1, day0, day0.AddDate(0, 0, 1))
+	if !errors.Is(err, ews.ErrServerBusy) || ews.BackOffOf(err) != time.Minute {
+		t.Errorf("long back-off: %v (%v), want ErrServerBusy asking for 1m", err, ews.BackOffOf(err))
+	}
+	if n := io.sim.Counters().ByOperation["FindItem"] - before; n != 1 {
+		t.Errorf("%d FindItem calls, want 1: a long back-off is not waited out", n)
+	}
+
+	// The caller's deadline bounds a slow server.
+	if err := io.sim.InjectFault(exchangesim.Fault{Operation: "GetFolder", Kind: "Latency", LatencyMilliseconds: 3000, Times: 1}); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = c.CheckAccess(short, ioRoom1)
+	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 2*time.Second {
+		t.Errorf("slow server with a 200ms deadline: %v after %v, want DeadlineExceeded promptly", err, time.Since(start))
+	}
+
+	// Deleting a series master removes every occurrence.
+	series := io.event(t, ioRoom2, exchangesim.Event{Subject: "s", Start: day0, End: day0.Add(time.Hour),
+		Recurrence: &exchangesim.Recurrence{Pattern: "Daily", Interval: 1, NumberOfOccurrences: 3}})
+	del, err := c.DeleteCalendarItems(ctx, ioRoom2, []string{series.ID}, ews.SendToNone)
+	if err != nil || del[0].Err != nil {
+		t.Fatalf("delete a master: %v %+v", err, del)
+	}
+	if view, err := c.FindCalendarView(ctx, ioRoom2, day0, day0.AddDate(0, 0, 7)); err != nil || len(view) != 0 {
+		t.Errorf("after deleting the master: %d items, %v", len(view), err)
+	}
+
+	// Streaming as an OAuth2 app.
+	app := io.oauth(t)
+	sub, err := app.Subscribe(ctx, ioRoom2, ioRoom2)
+	if err != nil {
+		t.Fatalf("Subscribe as an app: %v", err)
+	}
+	seen := make(chan struct{})
+	var once sync.Once
+	go func() {
+		_ = app.GetStreamingEvents(ctx, ioRoom2, []string{sub}, time.Minute, func(m ews.StreamMessage) error {
+			for _, n := range m.Notifications {
+				if n.Kind == ews.EventCreated {
+					once.Do(func() { close(seen) })
+				}
+			}
+			return nil
+		})
+	}()
+	time.Sleep(200 * time.Millisecond)
+	io.event(t, ioRoom2, exchangesim.Event{Subject: "n", Start: day0, End: day0.Add(time.Hour)})
+	select {
+	case <-seen:
+	case <-time.After(time.Second):
+		t.Error("an app's stream saw no CreatedEvent within 1s")
+	}
+}
