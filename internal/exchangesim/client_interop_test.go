@@ -1186,3 +1186,40 @@ func TestInteropEdges(t *testing.T) {
 		t.Error("an app's stream saw no CreatedEvent within 1s")
 	}
 }
+
+func TestInteropSecondConnectionTakesOver(t *testing.T) {
+	io := newInterop(t, false, func(o *exchangesim.Options) { o.StreamTimeoutUnit = time.Minute })
+	ctx := ctxT(t, 30*time.Second)
+	c := io.basic(t, nil)
+	sub, err := c.Subscribe(ctx, ioRoom1, ioRoom1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ignore := func(ews.StreamMessage) error { return nil }
+	first := make(chan error, 1)
+	go func() { first <- c.StreamEvents(ctx, ioRoom1, []string{sub}, time.Minute, ignore) }()
+	time.Sleep(200 * time.Millisecond)
+	secondCtx, stop := context.WithCancel(ctx)
+	second := make(chan error, 1)
+	go func() { second <- c.StreamEvents(secondCtx, ioRoom1, []string{sub}, time.Minute, ignore) }()
+	// The old listener stops instead of taking the subscription back,
+	// which would make the two connections evict each other forever.
+	select {
+	case err := <-first:
+		if !ews.IsCode(err, "ErrorNewEventStreamConnectionOpened") {
+			t.Errorf("superseded stream: %v, want ErrorNewEventStreamConnectionOpened", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("the first stream kept running after a second connection took its subscription")
+	}
+	select {
+	case err := <-second:
+		t.Fatalf("the newer stream ended: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	stop()
+	<-second
+	if n := io.sim.Counters().ByOperation["GetStreamingEvents"]; n != 2 {
+		t.Errorf("GetStreamingEvents calls = %d, want 2", n)
+	}
+}
