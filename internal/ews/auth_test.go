@@ -88,6 +88,47 @@ func TestOAuth2TokenCachedAndRefreshed(t *testing.T) {
 	}
 }
 
+// TestOAuth2RefusedTokenReplaced: a token the server refuses before its
+// expiry (revoked) is dropped, a new one fetched and the request sent once
+// more with the same body; a second 401 stands.
+func TestOAuth2RefusedTokenReplaced(t *testing.T) {
+	ts, forms := tokenServer(t)
+	good := ok200(respWrap("GetFolder", successMsg("GetFolder", "")))
+	refused := reply{status: 401}
+	f := newFakeEWS(t, good, good, refused, good, refused, refused)
+	c := testClient(t, f.srv.URL, func(c *Config) {
+		c.Auth = OAuth2ClientCredentials{TokenURL: ts.URL, ClientID: "app-id", ClientSecret: clientSecret}
+	})
+	for i := range 2 {
+		if _, err := c.CheckAccess(ctx, "room1@example.org"); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	// tok-2 is refused (3rd request); tok-3 is fetched and accepted.
+	if _, err := c.CheckAccess(ctx, "room1@example.org"); err != nil {
+		t.Fatalf("call after a refused token: %v", err)
+	}
+	// tok-3 refused, tok-4 refused too: the caller sees the 401.
+	_, err := c.CheckAccess(ctx, "room1@example.org")
+	if !errors.Is(err, ErrUnauthorized) {
+		t.Errorf("second refusal: %v, want ErrUnauthorized", err)
+	}
+	var got []string
+	reqs := f.requests()
+	for _, r := range reqs {
+		got = append(got, r.header.Get("Authorization"))
+	}
+	if want := "Bearer tok-1,Bearer tok-2,Bearer tok-2,Bearer tok-3,Bearer tok-3,Bearer tok-4"; strings.Join(got, ",") != want {
+		t.Errorf("Authorization headers %v, want %s", got, want)
+	}
+	if reqs[3].body != reqs[2].body || reqs[3].body == "" {
+		t.Error("the retried request did not carry the same body")
+	}
+	if len(*forms) != 4 {
+		t.Errorf("%d token requests, want 4", len(*forms))
+	}
+}
+
 // TestSecretsNeverInErrorsOrLogs drives failures that could carry a
 // credential (a token endpoint echoing the secret, a refused password, a
 // retried call) and checks every error string and log line.

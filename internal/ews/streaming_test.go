@@ -225,3 +225,37 @@ func TestStreamEventsReconnectsAndDetectsSilence(t *testing.T) {
 		t.Errorf("silent stream: %v after %d messages", err, got)
 	}
 }
+
+// TestStreamEventsStopsWhenRefused: a Closed envelope with an error (the
+// server forgot the subscription) ends StreamEvents with that error even
+// when the handler ignores m.Errors; reopening would be refused forever.
+func TestStreamEventsStopsWhenRefused(t *testing.T) {
+	var mu sync.Mutex
+	conns := 0
+	const refused = `<m:GetStreamingEventsResponseMessage ResponseClass="Error"><m:MessageText>The specified subscription was not found.</m:MessageText>` +
+		`<m:ResponseCode>ErrorSubscriptionNotFound</m:ResponseCode><m:DescriptiveLinkKey>0</m:DescriptiveLinkKey>` +
+		`<m:ErrorSubscriptionIds><t:SubscriptionId>sub-1</t:SubscriptionId></m:ErrorSubscriptionIds><m:ConnectionStatus>Closed</m:ConnectionStatus></m:GetStreamingEventsResponseMessage>`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		conns++
+		mu.Unlock()
+		writeOdd(w, streamEnvelope(refused))
+	}))
+	defer srv.Close()
+	c := testClient(t, srv.URL)
+	seen := 0
+	err := c.StreamEvents(ctx, "room1@example.org", []string{"sub-1"}, time.Minute, func(m StreamMessage) error {
+		seen += len(m.Errors)
+		return nil
+	})
+	var e *Error
+	if !errors.Is(err, ErrSubscriptionNotFound) || !errors.As(err, &e) || len(e.SubscriptionIDs) != 1 || e.SubscriptionIDs[0] != "sub-1" {
+		t.Errorf("refused stream: %v, want ErrSubscriptionNotFound for sub-1", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if conns != 1 || seen != 1 {
+		t.Errorf("%d connections, handler saw %d errors; want 1 and 1", conns, seen)
+	}
+}

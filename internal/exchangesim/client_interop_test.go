@@ -956,8 +956,8 @@ func TestInteropTimeZoneAllDayStrict(t *testing.T) {
 	}
 }
 
-func TestInteropDelegate(t *testing.T) {
-	io := newInterop(t, false, nil)
+func TestInteropDelegateStrict(t *testing.T) {
+	io := newInterop(t, true, nil)
 	ctx := ctxT(t, 30*time.Second)
 	if err := io.sim.AddAccount(exchangesim.Account{User: "scheduler", Password: "sched-pass-1", Mailbox: ioOrg}); err != nil {
 		t.Fatal(err)
