@@ -78,7 +78,8 @@ func (n NTLM) wrap(next http.RoundTripper, secrets *secretSet) (http.RoundTrippe
 }
 
 // OAuth2ClientCredentials is app-only OAuth2 (Exchange Online). The token is
-// cached and refreshed before it expires by the oauth2 token source.
+// cached and fetched again shortly before it expires, or at once when the
+// server refuses it (HTTP 401), in which case the request is sent once more.
 type OAuth2ClientCredentials struct {
 	// TokenURL is the token endpoint; see EntraTokenURL.
 	TokenURL     string

@@ -59,7 +59,9 @@
 // anchor mailbox; GetStreamingEvents opens one connection for up to 200 of
 // them, impersonating the anchor, and hands each envelope to a callback as
 // soon as it is whole; StreamEvents reopens the connection each time the
-// server closes it. A connection that stays open a minute past its
+// server closes it, unless the closing envelope carries an error (say
+// ErrorSubscriptionNotFound after a server restart), which is returned so
+// the caller resubscribes. A connection that stays open a minute past its
 // ConnectionTimeout without ConnectionStatus Closed is cut and reported,
 // so a listener can never die silently.
 //
