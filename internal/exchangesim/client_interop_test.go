@@ -1223,3 +1223,85 @@ func TestInteropSecondConnectionTakesOver(t *testing.T) {
 		t.Errorf("GetStreamingEvents calls = %d, want 2", n)
 	}
 }
+
+// BenchmarkInteropFindCalendarView1000 reads a 1000-item month through the
+// client from the simulator over loopback HTTP: client and server costs
+// together, with 250-item views split on truncation.
+func BenchmarkInteropFindCalendarView1000(b *testing.B) {
+	sim := exchangesim.New(exchangesim.Options{})
+	if _, err := sim.AddMailbox(ioRoom1, ""); err != nil {
+		b.Fatal(err)
+	}
+	if err := sim.AddAccount(exchangesim.Account{User: ioUser, Password: ioPassword, Impersonate: []string{ioRoom1}}); err != nil {
+		b.Fatal(err)
+	}
+	for i := range 1000 {
+		st := day0.Add(time.Duration(i) * 40 * time.Minute)
+		if _, err := sim.CreateEvent(ioRoom1, exchangesim.Event{Subject: fmt.Sprint("b", i), Start: st, End: st.Add(30 * time.Minute)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	base, err := sim.Start("127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sim.Close()
+	c, err := ews.New(ews.Config{URL: base + "/EWS/Exchange.asmx", Auth: ews.Basic{Username: ioUser, Password: ioPassword}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		items, err := c.FindCalendarView(ctx, ioRoom1, day0, day0.AddDate(0, 0, 28))
+		if err != nil || len(items) != 1000 {
+			b.Fatalf("%d items, %v", len(items), err)
+		}
+	}
+	b.ReportMetric(float64(sim.Counters().ByOperation["FindItem"])/float64(b.N), "finds/op")
+}
+
+// BenchmarkInteropCreate100 writes 100 items (two CreateItem batches of 50)
+// and deletes them again (one DeleteItem batch).
+func BenchmarkInteropCreate100(b *testing.B) {
+	sim := exchangesim.New(exchangesim.Options{})
+	if _, err := sim.AddMailbox(ioRoom1, ""); err != nil {
+		b.Fatal(err)
+	}
+	if err := sim.AddAccount(exchangesim.Account{User: ioUser, Password: ioPassword, Impersonate: []string{ioRoom1}}); err != nil {
+		b.Fatal(err)
+	}
+	base, err := sim.Start("127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sim.Close()
+	c, err := ews.New(ews.Config{URL: base + "/EWS/Exchange.asmx", Auth: ews.Basic{Username: ioUser, Password: ioPassword}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	items := make([]ews.CalendarItem, 100)
+	for i := range items {
+		st := day0.Add(time.Duration(i) * time.Hour)
+		items[i] = ews.CalendarItem{Subject: fmt.Sprint("c", i), Body: "from Respa", Start: st, End: st.Add(30 * time.Minute),
+			ExtendedProperties: map[string]string{ews.PropertyLink: fmt.Sprint("respa:", i)}}
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		out, err := c.CreateCalendarItems(ctx, ioRoom1, items, ews.SendToNone)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ids := make([]string, len(out))
+		for i, o := range out {
+			if o.Err != nil {
+				b.Fatal(o.Err)
+			}
+			ids[i] = o.ItemID.ID
+		}
+		if _, err := c.DeleteCalendarItems(ctx, ioRoom1, ids, ews.SendToNone); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
