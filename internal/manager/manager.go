@@ -95,7 +95,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 	}
 	syncer := opts.Syncer
 	if syncer == nil {
-		syncer = unavailableSyncer{}
+		syncer = &backend.Syncer{Factory: factory, Client: mgr.GetClient(), Reader: mgr.GetAPIReader()}
 	}
 	rr := &controllers.ExchangeResourceReconciler{
 		Client:                  mgr.GetClient(),

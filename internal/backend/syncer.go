@@ -1,0 +1,232 @@
+package backend
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1alpha1 "github.com/respa-exchange/respa-exchange-operator/api/v1alpha1"
+	"github.com/respa-exchange/respa-exchange-operator/controllers"
+	"github.com/respa-exchange/respa-exchange-operator/internal/ews"
+	"github.com/respa-exchange/respa-exchange-operator/internal/respa"
+	syncengine "github.com/respa-exchange/respa-exchange-operator/internal/sync"
+)
+
+// Syncer runs a resource's pass with the sync engine over EWS and Respa, keeping the ledger
+// in a ConfigMap the resource owns.
+type Syncer struct {
+	Factory *Factory
+	Client  client.Client
+	Reader  client.Reader
+	Now     func() time.Time
+
+	mu      sync.Mutex
+	names   map[string]*syncengine.NameCache // per mailbox: EX addresses resolved once
+	details map[string]*DetailCache          // per room: GetItem details by ChangeKey
+}
+
+var _ controllers.Syncer = (*Syncer)(nil)
+
+// Sync runs one pass.
+func (s *Syncer) Sync(ctx context.Context, req controllers.SyncRequest) (controllers.SyncResult, error) {
+	res, mb := req.Resource, req.Mailbox
+	clients, err := s.Factory.For(mb, req.Credentials)
+	if err != nil {
+		return controllers.SyncResult{}, err
+	}
+	opts, err := s.options(ctx, clients, res, mb)
+	if err != nil {
+		return controllers.SyncResult{}, err
+	}
+	if md := res.Status.MassDeletion; md != nil && md.Token != "" && req.AcknowledgedMassDeletion == md.Token {
+		opts.MassDeletionAcknowledged = true
+	}
+	send := ews.SendToNone
+	switch res.Spec.Notifications {
+	case v1alpha1.NotificationsSendToAll:
+		send = ews.SendOnlyToAll
+	case v1alpha1.NotificationsSendToAllAndSaveCopy:
+		send = ews.SendToAllAndSaveCopy
+	}
+	pass := syncengine.Pass{
+		Exchange: &ExchangeCalendar{Client: clients.EWS, Room: res.Spec.Exchange.Email, Send: send, Details: s.detailCache(res.Spec.Exchange.Email)},
+		Respa:    &RespaReservations{Client: clients.Respa, ResourceID: res.Spec.Respa.ResourceID},
+		Ledger:   &controllers.ConfigMapLedger{Client: s.Client, Reader: s.Reader, Resource: res},
+		Options:  opts,
+		DryRun:   res.Spec.DryRun,
+		Names:    s.nameCache(mb.Namespace + "/" + mb.Name),
+	}
+	rep, err := syncengine.Run(ctx, pass)
+	if err != nil {
+		return controllers.SyncResult{}, passError(err)
+	}
+	return result(res, rep), nil
+}
+
+// options turns the spec into the engine's options; a resource Respa does not know, or a
+// time zone Go does not know, stalls the resource.
+func (s *Syncer) options(ctx context.Context, clients *Clients, res *v1alpha1.ExchangeResource, mb *v1alpha1.ExchangeMailbox) (syncengine.Options, error) {
+	resource, err := clients.Respa.GetResource(ctx, res.Spec.Respa.ResourceID)
+	if err != nil {
+		if errors.Is(err, respa.ErrNotFound) {
+			return syncengine.Options{}, &controllers.StallingError{Reason: v1alpha1.RespaResourceNotFoundReason,
+				Err: fmt.Errorf("Respa has no resource %q (spec.respa.resourceID)", res.Spec.Respa.ResourceID)}
+		}
+		return syncengine.Options{}, fmt.Errorf("read Respa resource %q: %w", res.Spec.Respa.ResourceID, RespaError(err))
+	}
+	zone := res.Spec.TimeZone
+	if zone == "" {
+		zone = "Europe/Helsinki"
+	}
+	tz, err := time.LoadLocation(zone)
+	if err != nil {
+		return syncengine.Options{}, &controllers.StallingError{Reason: "InvalidTimeZone", Err: fmt.Errorf("spec.timeZone %q: %v", zone, err)}
+	}
+	now := time.Now()
+	if s.Now != nil {
+		now = s.Now()
+	}
+	future, past := 365*24*time.Hour, time.Duration(0)
+	if res.Spec.Window.Future != nil {
+		future = res.Spec.Window.Future.Duration
+	}
+	if res.Spec.Window.Past != nil {
+		past = res.Spec.Window.Past.Duration
+	}
+	o := syncengine.Options{
+		Direction:      syncengine.Direction(or(res.Spec.Direction, v1alpha1.DirectionBidirectional)),
+		ConflictPolicy: syncengine.ConflictPolicy(or(res.Spec.ConflictPolicy, v1alpha1.ConflictOriginWins)),
+		DeletionPolicy: syncengine.DeletionPolicy(or(res.Spec.DeletionPolicy, v1alpha1.DeletionBoth)),
+		Window:         syncengine.Window{Start: now.Add(-past).UTC(), End: now.Add(future).UTC()},
+		Now:            now.UTC(),
+		RoomEmail:      res.Spec.Exchange.Email,
+		ResourceID:     res.Spec.Respa.ResourceID,
+		ResourceName:   resource.Name,
+		UnitName:       resource.Unit.Name,
+		TimeZone:       tz,
+		Instance:       Instance(mb.Spec.Respa.URL),
+	}
+	if g := res.Spec.MassDeletionGuard; g.MaxPercent != nil {
+		o.MassDeletionThresholdPercent = int(*g.MaxPercent)
+		if *g.MaxPercent == 0 {
+			o.MassDeletionThresholdPercent = -1
+		}
+	}
+	if g := res.Spec.MassDeletionGuard; g.MinItems != nil {
+		o.MassDeletionMinimum = int(*g.MinItems)
+	}
+	if t := res.Spec.Templates; t != nil {
+		o.SubjectTemplate, o.BodyTemplate = t.Subject, t.Body
+	}
+	return o, nil
+}
+
+// Instance names a Respa instance in identity stamps: a short hash of its API root, which
+// must not change for a given Respa.
+func Instance(respaURL string) string {
+	u := strings.TrimRight(strings.ToLower(strings.TrimSpace(respaURL)), "/")
+	sum := sha256.Sum256([]byte(u))
+	return hex.EncodeToString(sum[:])[:10]
+}
+
+func or(v, fallback string) string {
+	if v == "" {
+		return fallback
+	}
+	return v
+}
+
+// passError maps what stopped a pass onto stalling and waiting outcomes.
+func passError(err error) error {
+	var ewsErr *ews.Error
+	if errors.As(err, &ewsErr) {
+		return ExchangeError(err)
+	}
+	if errors.Is(err, respa.ErrUnauthorized) || errors.Is(err, respa.ErrForbidden) || errors.Is(err, respa.ErrNotFound) || errors.Is(err, respa.ErrUnavailable) {
+		return RespaError(err)
+	}
+	return err
+}
+
+// result turns the engine's report into what the reconciler writes to status.
+func result(res *v1alpha1.ExchangeResource, rep syncengine.Report) controllers.SyncResult {
+	out := controllers.SyncResult{
+		Counts: v1alpha1.SyncCounts{
+			ExchangeItems:     int32(rep.Items),
+			RespaReservations: int32(rep.Reservations),
+			LinkedPairs:       int32(rep.Linked),
+			Exchange:          v1alpha1.WriteCounts{Created: int32(rep.Exchange.Creates), Updated: int32(rep.Exchange.Updates), Deleted: int32(rep.Exchange.Deletes)},
+			Respa:             v1alpha1.WriteCounts{Created: int32(rep.Respa.Creates), Updated: int32(rep.Respa.Updates), Deleted: int32(rep.Respa.Deletes)},
+			Failed:            int32(rep.FailedCount),
+		},
+		Changed: rep.Writes() > 0,
+	}
+	for _, f := range rep.Failed {
+		out.FailedItems = append(out.FailedItems, v1alpha1.FailedItem{Side: string(f.Side), Key: f.Item, Reason: f.Reason, Message: f.Message})
+	}
+	if rep.Plan != nil {
+		for _, a := range rep.Plan.Actions() {
+			reason := a.Reason
+			if a.Fields != "" {
+				reason += " (" + a.Fields + ")"
+			}
+			out.PlannedActions = append(out.PlannedActions, v1alpha1.PlannedAction{Side: string(a.Side), Action: a.Verb, Key: a.Item, Reason: reason})
+		}
+	}
+	if len(rep.Guard) > 0 {
+		g := rep.Guard[0]
+		sum := sha256.Sum256(fmt.Appendf(nil, "%s/%s/%s/%d/%d", res.UID, res.Name, g.Side, g.Deletes, g.Linked))
+		out.MassDeletion = &v1alpha1.MassDeletionStatus{Side: string(g.Side), Planned: int32(g.Deletes), Linked: int32(g.Linked), Token: hex.EncodeToString(sum[:])[:12]}
+	}
+	if out.Changed {
+		var parts []string
+		add := func(n int, what string) {
+			if n > 0 {
+				parts = append(parts, fmt.Sprintf("%s %d", what, n))
+			}
+		}
+		add(rep.Respa.Creates, "created in Respa")
+		add(rep.Respa.Updates, "updated in Respa")
+		add(rep.Respa.Deletes, "cancelled in Respa")
+		add(rep.Exchange.Creates, "created in Exchange")
+		add(rep.Exchange.Updates, "updated in Exchange")
+		add(rep.Exchange.Deletes, "deleted in Exchange")
+		out.Summary = strings.Join(parts, ", ")
+	}
+	return out
+}
+
+func (s *Syncer) nameCache(mailbox string) *syncengine.NameCache {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.names == nil {
+		s.names = map[string]*syncengine.NameCache{}
+	}
+	c, ok := s.names[mailbox]
+	if !ok {
+		c = &syncengine.NameCache{}
+		s.names[mailbox] = c
+	}
+	return c
+}
+
+func (s *Syncer) detailCache(room string) *DetailCache {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.details == nil {
+		s.details = map[string]*DetailCache{}
+	}
+	c, ok := s.details[strings.ToLower(room)]
+	if !ok {
+		c = &DetailCache{}
+		s.details[strings.ToLower(room)] = c
+	}
+	return c
+}
