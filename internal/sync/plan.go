@@ -71,6 +71,9 @@ type EventRef struct {
 	RecurrenceID time.Time
 	ItemID       string
 	ChangeKey    string
+	// Link is our stamp when the event was born in Respa, for backends that find events by
+	// extended property (Graph cannot set a UID of ours).
+	Link string
 }
 
 // refOf builds the reference of a key and ItemId.
@@ -556,8 +559,14 @@ func (p *planner) pair(old *Entry, origin Origin, key EventKey, e *Event, r *Res
 		return
 	case e == nil:
 		if old.Origin == FromRespa && old.ItemID == "" {
-			// The create was planned but never confirmed: plan it again (same UID).
-			p.createEventOrKeep(r, old)
+			// The create was planned but never confirmed. Plan it again (same UID) only once the
+			// backend confirmed no event has that UID anywhere: it may have landed and moved.
+			if exGone {
+				p.createEventOrKeep(r, old)
+				return
+			}
+			p.keep(old)
+			p.skip(SideExchange, r.ID, "earlier create not confirmed and event not looked up yet")
 			return
 		}
 		if !exGone {
@@ -587,7 +596,12 @@ func (p *planner) pair(old *Entry, origin Origin, key EventKey, e *Event, r *Res
 	if !p.inWindowEvent(e) && !p.inWindowRes(r) {
 		// Both left the window: nothing is written or deleted out there. The link is kept
 		// a while, so that a side brought back alone is linked again rather than copied.
-		if old != nil && !p.expired(old) {
+		if old == nil {
+			// A link rebuilt out here is recorded all the same, for the day one side returns.
+			if en := p.entryOf(key, origin, e, r); !p.expired(&en) {
+				p.plan.base.Put(en)
+			}
+		} else if !p.expired(old) {
 			p.keep(old)
 		}
 		return

@@ -290,8 +290,12 @@ func lookupMissing(ctx context.Context, p Pass, in *Input) {
 		if !in.Options.Window.overlaps(e.Start, e.End) && !listedEv[e.Key] && !listedRes[e.ReservationID] {
 			continue
 		}
-		if in.Exchange.Complete && !listedEv[e.Key] && e.ItemID != "" {
-			refs = append(refs, refOf(e.Key, e.ItemID, ""))
+		if in.Exchange.Complete && !listedEv[e.Key] {
+			ref := refOf(e.Key, e.ItemID, "")
+			if e.Origin == FromRespa && e.ReservationID != "" {
+				ref.Link = RespaLink(in.Options.Instance, e.ReservationID)
+			}
+			refs = append(refs, ref)
 		}
 		if in.Respa.Complete && e.ReservationID != "" && !listedRes[e.ReservationID] {
 			ids = append(ids, e.ReservationID)
