@@ -776,6 +776,26 @@ func TestInteropSyncFolderItems(t *testing.T) {
 	if len(r.Deleted) != 1 || r.Deleted[0].ID != ids[3] || len(r.Created)+len(r.Updated) != 0 || !r.IncludesLastItemInRange {
 		t.Errorf("after a delete: %+v", r)
 	}
+	// An edit of one occurrence is an Update of its master: exceptions are
+	// stored on the master (the simulator's model; EWS-NOTES §11 asks to
+	// confirm it on a real server).
+	series := io.event(t, ioRoom1, exchangesim.Event{Subject: "series", Start: day0.AddDate(0, 0, 1), End: day0.AddDate(0, 0, 1).Add(time.Hour),
+		Recurrence: &exchangesim.Recurrence{Pattern: "Daily", Interval: 1, NumberOfOccurrences: 3}})
+	r, err = c.SyncFolderItems(ctx, ioRoom1, r.SyncState, 0)
+	if err != nil || len(r.Created) != 1 || r.Created[0].ID != series.ID {
+		t.Fatalf("after creating a series: %+v, %v", r, err)
+	}
+	view, err := c.FindCalendarView(ctx, ioRoom1, day0.AddDate(0, 0, 1), day0.AddDate(0, 0, 4))
+	if err != nil || len(view) != 3 {
+		t.Fatalf("series view: %d, %v", len(view), err)
+	}
+	if _, err := io.sim.UpdateEvent(ioRoom1, view[1].ItemID, exchangesim.EventChange{Subject: &subj}); err != nil {
+		t.Fatal(err)
+	}
+	r, err = c.SyncFolderItems(ctx, ioRoom1, r.SyncState, 0)
+	if err != nil || len(r.Updated) != 1 || r.Updated[0].ID != series.ID {
+		t.Errorf("after editing an occurrence: %+v, %v, want an Update of the master", r, err)
+	}
 	_, err = c.SyncFolderItems(ctx, ioRoom1, "bm90IGEgc3luYyBzdGF0ZQ==", 0)
 	if !errors.Is(err, ews.ErrInvalidSyncStateData) {
 		t.Errorf("bogus sync state: %v, want ErrInvalidSyncStateData", err)
@@ -1303,5 +1323,42 @@ func BenchmarkInteropCreate100(b *testing.B) {
 		if _, err := c.DeleteCalendarItems(ctx, ioRoom1, ids, ews.SendToNone); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestInteropChangeKeysChainAndTextRoundTrips(t *testing.T) {
+	io := newInterop(t, false, nil)
+	ctx := ctxT(t, 30*time.Second)
+	c := io.basic(t, nil)
+	subject := `R&D <board> "quarterly" ‘ümlaut’ 🚀`
+	out, err := c.CreateCalendarItems(ctx, ioRoom1, []ews.CalendarItem{{Subject: subject, Body: "a < b && c > d\nline 2", Location: "Sali & Aula",
+		Start: day0, End: day0.Add(time.Hour), ExtendedProperties: map[string]string{ews.PropertyLink: "x&y<z>"}}}, ews.SendToNone)
+	if err != nil || out[0].Err != nil {
+		t.Fatalf("create: %v %+v", err, out)
+	}
+	got, _, err := c.GetCalendarItems(ctx, ioRoom1, []string{out[0].ItemID.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	it := got[0]
+	if it.Subject != subject || it.Body != "a < b && c > d\nline 2" || it.Location != "Sali & Aula" || it.ExtendedProperties[ews.PropertyLink] != "x&y<z>" {
+		t.Errorf("round trip: subject %q body %q location %q props %v", it.Subject, it.Body, it.Location, it.ExtendedProperties)
+	}
+	// Each update's new ChangeKey is good for the next one.
+	ck := out[0].ItemID.ChangeKey
+	for i := range 3 {
+		it.ChangeKey = ck
+		it.Subject = fmt.Sprint("rev ", i)
+		up, err := c.UpdateCalendarItems(ctx, ioRoom1, []ews.ItemChange{{Item: it, Fields: []ews.Field{ews.FieldSubject}}}, ews.NeverOverwrite, ews.SendToNone)
+		if err != nil || up[0].Err != nil {
+			t.Fatalf("update %d with the previous update's ChangeKey: %v %+v", i, err, up)
+		}
+		if up[0].ItemID.ChangeKey == ck {
+			t.Errorf("update %d kept the ChangeKey", i)
+		}
+		ck = up[0].ItemID.ChangeKey
+	}
+	if info, _ := io.sim.Item(ioRoom1, it.ItemID); info.Subject != "rev 2" || info.ChangeKey != ck {
+		t.Errorf("stored: %q %q, want rev 2 with ChangeKey %q", info.Subject, info.ChangeKey, ck)
 	}
 }
