@@ -48,6 +48,10 @@ type Options struct {
 	// Checker checks mailbox endpoints; nil uses the real clients.
 	Checker controllers.EndpointChecker
 	Logger  logr.Logger
+	// SkipControllerNameValidation lets one process build a second manager after the first
+	// stopped (the demo's end-to-end tests restart it); controller names are otherwise
+	// reserved for the life of the process.
+	SkipControllerNameValidation bool
 }
 
 // New builds a manager with both reconcilers registered.
@@ -61,6 +65,10 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 		LeaderElectionID:        "respa-exchange-operator.respa-exchange.io",
 		LeaderElectionNamespace: opts.LeaderElectionNamespace,
 		Logger:                  opts.Logger,
+	}
+	if opts.SkipControllerNameValidation {
+		skip := true
+		mgrOpts.Controller.SkipNameValidation = &skip
 	}
 	if opts.Namespace != "" {
 		mgrOpts.Cache.DefaultNamespaces = map[string]cache.Config{opts.Namespace: {}}
