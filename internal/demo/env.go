@@ -124,24 +124,9 @@ func Start(ctx context.Context, opts Options) (env *Env, err error) {
 		return nil, err
 	}
 
-	mctx, cancel := context.WithCancel(context.Background())
-	env.cancel = cancel
-	metrics := opts.MetricsAddr
-	if metrics == "" {
-		metrics = "0"
-	}
-	mgr, err := manager.New(mctx, env.Config, manager.Options{
-		MetricsAddr: metrics,
-		ProbeAddr:   "0",
-		Concurrency: 4,
-		Syncer:      opts.Syncer,
-		Logger:      opts.Logger,
-	})
-	if err != nil {
+	if err := env.StartManager(); err != nil {
 		return nil, err
 	}
-	env.done = make(chan error, 1)
-	go func() { env.done <- mgr.Start(mctx) }()
 	return env, nil
 }
 
@@ -175,15 +160,54 @@ func (e *Env) startSimulators() error {
 	return nil
 }
 
+// StartManager starts a manager against the environment's API server and simulators. Start
+// calls it; a test calls it again after StopManager to play a restarted operator that finds
+// whatever state the stopped one left behind.
+func (e *Env) StartManager() error {
+	if e.cancel != nil {
+		return errors.New("start manager: one is already running")
+	}
+	metrics := e.opts.MetricsAddr
+	if metrics == "" {
+		metrics = "0"
+	}
+	mctx, cancel := context.WithCancel(context.Background())
+	mgr, err := manager.New(mctx, e.Config, manager.Options{
+		MetricsAddr: metrics,
+		ProbeAddr:   "0",
+		Concurrency: 4,
+		Syncer:      e.opts.Syncer,
+		Logger:      e.opts.Logger,
+		// A process that restarts its manager registers the same controllers twice.
+		SkipControllerNameValidation: true,
+	})
+	if err != nil {
+		cancel()
+		return err
+	}
+	e.cancel = cancel
+	e.done = make(chan error, 1)
+	go func() { e.done <- mgr.Start(mctx) }()
+	return nil
+}
+
+// StopManager stops the manager as a crash would reach it: passes in flight lose their
+// context mid-write. It waits until the manager has returned, at most 15 s.
+func (e *Env) StopManager() {
+	if e.cancel == nil {
+		return
+	}
+	e.cancel()
+	e.cancel = nil
+	select {
+	case <-e.done:
+	case <-time.After(15 * time.Second):
+	}
+}
+
 // Stop stops the manager, the simulators and the API server.
 func (e *Env) Stop() {
-	if e.cancel != nil {
-		e.cancel()
-		select {
-		case <-e.done:
-		case <-time.After(15 * time.Second):
-		}
-	}
+	e.StopManager()
 	if e.respaHTTP != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_ = e.respaHTTP.Shutdown(ctx)
