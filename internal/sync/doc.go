@@ -32,8 +32,9 @@
 // Writes are made crash-safe without a second store:
 //   - before a batch of creates, the runner saves intents: entries whose target id is still
 //     empty, holding the hashes the pair will have. After a crash the next pass finds the
-//     target by its identity and links it, or creates it again with the same identity, or,
-//     if the source was deleted meanwhile, deletes the target with the ledger's authority;
+//     target by its identity and links it, or (once a lookup by UID confirmed no event has
+//     it) creates it again with the same identity, or, if the source was deleted meanwhile,
+//     deletes the target with the ledger's authority;
 //   - while an update is in flight its entry also records the pair as it will be once the
 //     write lands (ExchangeAlt, RespaAlt) and which side it targets (InFlight). The next pass
 //     compares with that state if the target shows the written value, else with the state
@@ -69,7 +70,8 @@
 // PastRetention behind its start, so that an item brought back alone finds its counterpart
 // (by lookup) instead of being copied. For the same reason, passes that recover links without
 // a ledger list RebuildMargin beyond the window on both sides, until one of them has seen
-// both sides completely (Ledger.Rebuilding).
+// both sides completely (Ledger.Rebuilding), and while a reservation create's outcome is
+// unknown Respa is listed that much wider too (its marker cannot be searched for).
 //
 // Lookups: a linked item missing from a complete listing is looked up by its last ItemId and,
 // when that no longer resolves (an occurrence's ItemId changes with its series), by UID and

@@ -202,22 +202,31 @@ func Run(ctx context.Context, p Pass) (Report, error) {
 	// Without a ledger, links can only be rebuilt from items that are listed; one side of a
 	// pair may have been moved out of the window, so look wider once, or its counterpart
 	// would look new and be copied a second time.
-	listed := opts.Window
+	margin := p.RebuildMargin
+	if margin == 0 {
+		margin = DefaultRebuildMargin
+	}
+	wide := Window{Start: opts.Window.Start.Add(-margin), End: opts.Window.End.Add(margin)}
+	exWindow, resWindow := opts.Window, opts.Window
 	rebuilding := prev.Len() == 0 || prev.Rebuilding
 	if rebuilding {
-		margin := p.RebuildMargin
-		if margin == 0 {
-			margin = DefaultRebuildMargin
+		exWindow, resWindow = wide, wide
+	}
+	// A reservation create whose outcome is unknown can only be found by its marker, which
+	// Respa cannot search: look wider in case a person moved it out of the window meanwhile.
+	for _, e := range prev.entries {
+		if e.Origin == FromExchange && e.ReservationID == "" {
+			resWindow = wide
+			break
 		}
-		listed = Window{Start: listed.Start.Add(-margin), End: listed.End.Add(margin)}
 	}
-	exList, err := p.Exchange.ListWindow(ctx, listed)
+	exList, err := p.Exchange.ListWindow(ctx, exWindow)
 	if err != nil {
-		return rep, fmt.Errorf("list Exchange events in %s: %w", listed, err)
+		return rep, fmt.Errorf("list Exchange events in %s: %w", exWindow, err)
 	}
-	resList, err := p.Respa.ListWindow(ctx, listed)
+	resList, err := p.Respa.ListWindow(ctx, resWindow)
 	if err != nil {
-		return rep, fmt.Errorf("list Respa reservations in %s: %w", listed, err)
+		return rep, fmt.Errorf("list Respa reservations in %s: %w", resWindow, err)
 	}
 	for i := range exList.Events {
 		if s, e := timesOf(&exList.Events[i], tzOr(opts.TimeZone)); opts.Window.overlaps(s, e) {
