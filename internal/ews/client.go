@@ -17,6 +17,8 @@ import (
 
 	"github.com/go-logr/logr"
 	"golang.org/x/oauth2"
+
+	"github.com/respa-exchange/respa-exchange-operator/internal/metrics"
 )
 
 // AccessMode is how the service account reaches a room mailbox.
@@ -419,7 +421,9 @@ func (c *Client) noteVersion(v ServerVersionInfo) {
 // mailbox call, and for streaming calls X-PreferServerAffinity plus the
 // X-BackEndOverrideCookie the server handed out for this anchor.
 func (c *Client) send(ctx context.Context, cl call, body []byte) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, bytes.NewReader(body))
+	// Every EWS call is a POST to one URL; the instrumented transport reads
+	// the operation from the context.
+	req, err := http.NewRequestWithContext(metrics.WithOperation(ctx, cl.op), http.MethodPost, c.endpoint, bytes.NewReader(body))
 	if err != nil {
 		return nil, c.transportError(cl.op, err)
 	}
