@@ -40,9 +40,13 @@ fmt: ## gofmt the code.
 vet: ## go vet.
 	go vet ./...
 
+.PHONY: docs
+docs: ## Generate the API field reference docs/api-reference.md from the CRDs.
+	go run ./hack/apidocs -crds config/crd/bases -out docs/api-reference.md
+
 .PHONY: verify
-verify: manifests generate ## Fail when generated files are stale or code is not gofmt'ed.
-	@git diff --exit-code -- config api || { echo "generated files are stale: run 'make manifests generate' and commit"; exit 1; }
+verify: manifests generate docs ## Fail when generated files are stale or code is not gofmt'ed.
+	@git diff --exit-code -- config api docs || { echo "generated files are stale: run 'make manifests generate docs' and commit"; exit 1; }
 	@test -z "$$(git ls-files --others --exclude-standard -- config api)" || { echo "untracked generated files:"; git ls-files --others --exclude-standard -- config api; exit 1; }
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "not gofmt'ed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 
