@@ -21,6 +21,18 @@ type ExchangeCalendar struct {
 	// ItemId and ChangeKey: a ChangeKey moves on every change, so a hit is always current and
 	// a pass over an unchanged calendar reads nothing but the view.
 	Details *DetailCache
+
+	// listed remembers this pass's events by key, to describe failed items to a person.
+	listed map[syncengine.EventKey]syncengine.Event
+}
+
+// Describe names the event behind a key as a person knows it: subject and time.
+func (c *ExchangeCalendar) Describe(key string) string {
+	e, ok := c.listed[syncengine.EventKey(key)]
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf("%q %s–%s UTC", e.Subject, e.Start.UTC().Format("2006-01-02 15:04"), e.End.UTC().Format("15:04"))
 }
 
 var _ syncengine.ExchangeCalendar = (*ExchangeCalendar)(nil)
@@ -45,6 +57,12 @@ func (c *ExchangeCalendar) ListWindow(ctx context.Context, w syncengine.Window) 
 			continue
 		}
 		events = append(events, toEvent(&items[i]))
+	}
+	if c.listed == nil {
+		c.listed = make(map[syncengine.EventKey]syncengine.Event, len(events))
+	}
+	for i := range events {
+		c.listed[events[i].Key()] = events[i]
 	}
 	return syncengine.EventListing{Events: events, Complete: true}, nil
 }

@@ -55,8 +55,9 @@ func (s *Syncer) Sync(ctx context.Context, req controllers.SyncRequest) (control
 	case v1alpha1.NotificationsSendToAllAndSaveCopy:
 		send = ews.SendToAllAndSaveCopy
 	}
+	calendar := &ExchangeCalendar{Client: clients.EWS, Room: res.Spec.Exchange.Email, Send: send, Details: s.detailCache(res.Spec.Exchange.Email)}
 	pass := syncengine.Pass{
-		Exchange: &ExchangeCalendar{Client: clients.EWS, Room: res.Spec.Exchange.Email, Send: send, Details: s.detailCache(res.Spec.Exchange.Email)},
+		Exchange: calendar,
 		Respa:    &RespaReservations{Client: clients.Respa, ResourceID: res.Spec.Respa.ResourceID},
 		Ledger:   &controllers.ConfigMapLedger{Client: s.Client, Reader: s.Reader, Resource: res},
 		Options:  opts,
@@ -67,7 +68,7 @@ func (s *Syncer) Sync(ctx context.Context, req controllers.SyncRequest) (control
 	if err != nil {
 		return controllers.SyncResult{}, passError(err)
 	}
-	return result(res, rep), nil
+	return result(res, rep, calendar.Describe), nil
 }
 
 // options turns the spec into the engine's options; a resource Respa does not know, or a
@@ -156,7 +157,7 @@ func passError(err error) error {
 }
 
 // result turns the engine's report into what the reconciler writes to status.
-func result(res *v1alpha1.ExchangeResource, rep syncengine.Report) controllers.SyncResult {
+func result(res *v1alpha1.ExchangeResource, rep syncengine.Report, describe func(key string) string) controllers.SyncResult {
 	out := controllers.SyncResult{
 		Counts: v1alpha1.SyncCounts{
 			ExchangeItems:     int32(rep.Items),
@@ -169,7 +170,11 @@ func result(res *v1alpha1.ExchangeResource, rep syncengine.Report) controllers.S
 		Changed: rep.Writes() > 0,
 	}
 	for _, f := range rep.Failed {
-		out.FailedItems = append(out.FailedItems, v1alpha1.FailedItem{Side: string(f.Side), Key: f.Item, Reason: f.Reason, Message: f.Message})
+		msg := f.Message
+		if d := describe(f.Item); d != "" {
+			msg = d + ": " + msg
+		}
+		out.FailedItems = append(out.FailedItems, v1alpha1.FailedItem{Side: string(f.Side), Key: f.Item, Reason: f.Reason, Message: msg})
 	}
 	if rep.Plan != nil {
 		for _, a := range rep.Plan.Actions() {
