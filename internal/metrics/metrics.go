@@ -163,9 +163,10 @@ func (m *Metrics) CountFailures(reason string, n int) {
 	m.failures.WithLabelValues(labelValue(reason)).Add(float64(n))
 }
 
-// SetStreamState says whether the mailbox's notification stream is up
-// (StreamStreaming) or its resources are polled (StreamPolling or any
-// other mode).
+// SetStreamState says whether the notification stream of the
+// ExchangeMailbox namespace/mailbox (one stream carries all its resources)
+// is up (StreamStreaming) or its resources are polled (StreamPolling or
+// any other mode).
 func (m *Metrics) SetStreamState(namespace, mailbox, mode string) {
 	v := 0.0
 	if mode == StreamStreaming {
