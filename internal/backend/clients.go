@@ -21,6 +21,7 @@ import (
 	v1alpha1 "github.com/respa-exchange/respa-exchange-operator/api/v1alpha1"
 	"github.com/respa-exchange/respa-exchange-operator/controllers"
 	"github.com/respa-exchange/respa-exchange-operator/internal/ews"
+	"github.com/respa-exchange/respa-exchange-operator/internal/metrics"
 	"github.com/respa-exchange/respa-exchange-operator/internal/respa"
 )
 
@@ -48,9 +49,10 @@ type cacheEntry struct {
 	clients     *Clients
 }
 
-// NewFactory returns an empty Factory.
+// NewFactory returns an empty Factory whose clients send through the instrumented
+// transport, so every outgoing call is counted and timed by backend and operation.
 func NewFactory(log logr.Logger) *Factory {
-	return &Factory{Logger: log, clients: map[string]cacheEntry{}, limiters: map[string]*rate.Limiter{}}
+	return &Factory{Logger: log, Wrap: metrics.Transport, clients: map[string]cacheEntry{}, limiters: map[string]*rate.Limiter{}}
 }
 
 // For returns the clients of the mailbox, made anew when its spec or credentials changed.

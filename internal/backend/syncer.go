@@ -15,6 +15,7 @@ import (
 	v1alpha1 "github.com/respa-exchange/respa-exchange-operator/api/v1alpha1"
 	"github.com/respa-exchange/respa-exchange-operator/controllers"
 	"github.com/respa-exchange/respa-exchange-operator/internal/ews"
+	"github.com/respa-exchange/respa-exchange-operator/internal/metrics"
 	"github.com/respa-exchange/respa-exchange-operator/internal/respa"
 	syncengine "github.com/respa-exchange/respa-exchange-operator/internal/sync"
 )
@@ -64,10 +65,13 @@ func (s *Syncer) Sync(ctx context.Context, req controllers.SyncRequest) (control
 		DryRun:   res.Spec.DryRun,
 		Names:    s.nameCache(mb.Namespace + "/" + mb.Name),
 	}
+	began := time.Now()
 	rep, err := syncengine.Run(ctx, pass)
+	metrics.ObservePass(res.Namespace, res.Name, time.Since(began), err == nil)
 	if err != nil {
 		return controllers.SyncResult{}, passError(err)
 	}
+	recordMetrics(rep)
 	return result(res, rep, calendar.Describe), nil
 }
 
@@ -154,6 +158,24 @@ func passError(err error) error {
 		return RespaError(err)
 	}
 	return err
+}
+
+// recordMetrics counts a pass's writes and failures.
+func recordMetrics(rep syncengine.Report) {
+	for _, w := range []struct {
+		side   string
+		counts syncengine.SideCounts
+	}{{metrics.SideExchange, rep.Exchange}, {metrics.SideRespa, rep.Respa}} {
+		metrics.CountWrites(w.side, metrics.VerbCreate, w.counts.Creates)
+		metrics.CountWrites(w.side, metrics.VerbUpdate, w.counts.Updates)
+		metrics.CountWrites(w.side, metrics.VerbDelete, w.counts.Deletes)
+	}
+	for _, f := range rep.Failed {
+		metrics.CountFailures(f.Reason, 1)
+	}
+	if extra := rep.FailedCount - len(rep.Failed); extra > 0 {
+		metrics.CountFailures("Unreported", extra)
+	}
 }
 
 // result turns the engine's report into what the reconciler writes to status.
