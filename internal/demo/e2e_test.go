@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -18,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/respa-exchange/respa-exchange-operator/api/v1alpha1"
+	"github.com/respa-exchange/respa-exchange-operator/controllers"
 	"github.com/respa-exchange/respa-exchange-operator/internal/backend"
 	"github.com/respa-exchange/respa-exchange-operator/internal/demo"
 	"github.com/respa-exchange/respa-exchange-operator/internal/exchangesim"
@@ -434,15 +436,40 @@ func testCrashMidPass(t *testing.T, e *e2e) {
 		return len(p) == 0, strings.Join(p, "; ")
 	})
 	e.quiesce(t, room)
+	e.checkWhole(t, room, fromExchange+fromRespa)
+
+	// The restarted operator also finds its pairs when the ledger is gone: identity on both
+	// sides (the marker in Respa, the UID and stamp in Exchange), not the ledger, prevents
+	// duplicates.
+	res := e.resource(t, room.Name)
+	ledger := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: e.Namespace, Name: controllers.LedgerName(res)}}
+	if err := e.Client.Delete(e.ctx, ledger); err != nil {
+		t.Fatalf("delete the ledger: %v", err)
+	}
+	e.quiesce(t, room)
+	e.checkWhole(t, room, fromExchange+fromRespa)
+}
+
+// checkWhole asserts that the room is in sync, that nothing failed (a create refused as an
+// overlap with its own first copy would mean the engine lost a pair), and that neither side
+// ever got a second copy of anything, not even one removed later.
+func (e *e2e) checkWhole(t *testing.T, room demo.Room, bookings int) {
+	t.Helper()
 	if p := e.crossCheck(t, room); len(p) > 0 {
 		t.Errorf("after quiescence: %s", strings.Join(p, "\n"))
 	}
-	// No reservation was ever made twice, not even one cancelled later.
-	if all := e.reservations(room, true); len(all) != fromExchange+fromRespa {
-		t.Errorf("Respa holds %d reservations of %s (cancelled included), want %d: %s", len(all), room.ResourceID, fromExchange+fromRespa, e.describe(t, room))
+	res := e.resource(t, room.Name)
+	if c := apimeta.FindStatusCondition(res.Status.Conditions, v1alpha1.SyncedCondition); c == nil || c.Status != metav1.ConditionTrue {
+		t.Errorf("Synced = %+v, failed items %+v; want True", c, res.Status.FailedItems)
 	}
-	if items, _ := e.Exchange.Items(room.Email); len(items) != fromExchange+fromRespa {
-		t.Errorf("Exchange holds %d items in %s, want %d", len(items), room.Email, fromExchange+fromRespa)
+	if got := res.Status.Counts.LinkedPairs; got != int32(bookings) {
+		t.Errorf("status.counts.linkedPairs = %d, want %d", got, bookings)
+	}
+	if all := e.reservations(room, true); len(all) != bookings {
+		t.Errorf("Respa holds %d reservations of %s (cancelled included), want %d: %s", len(all), room.ResourceID, bookings, e.describe(t, room))
+	}
+	if items, _ := e.Exchange.Items(room.Email); len(items) != bookings {
+		t.Errorf("Exchange holds %d items in %s, want %d", len(items), room.Email, bookings)
 	}
 }
 
