@@ -155,3 +155,13 @@ func (w *world) runBatch(batch int) (rx.Report, error) {
 		Exchange: w.ex, Respa: w.respa, Ledger: w.ledger, Options: o, BatchSize: batch, Names: w.names,
 	})
 }
+
+// dryRun plans without touching the world, the name cache included, so that a replay with
+// logging takes the same course as the run that failed.
+func (w *world) dryRun() (rx.Report, error) {
+	o := w.opts
+	o.Now = w.now
+	return rx.Run(context.Background(), rx.Pass{
+		Exchange: w.ex, Respa: w.respa, Ledger: w.ledger, Options: o, BatchSize: 3, DryRun: true, Names: &rx.NameCache{},
+	})
+}

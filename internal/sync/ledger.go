@@ -59,13 +59,16 @@ type Ledger struct {
 // ErrCorruptLedger means the stored ledger failed its checks; the pass treats it as lost.
 var ErrCorruptLedger = errors.New("ledger is corrupt")
 
+// Len counts the entries, intents included.
 func (l Ledger) Len() int { return len(l.entries) }
 
+// Get returns the entry of an event key.
 func (l Ledger) Get(key EventKey) (Entry, bool) {
 	e, ok := l.entries[key]
 	return e, ok
 }
 
+// Put adds or replaces the entry of e.Key.
 func (l *Ledger) Put(e Entry) {
 	if l.entries == nil {
 		l.entries = make(map[EventKey]Entry)
@@ -73,6 +76,7 @@ func (l *Ledger) Put(e Entry) {
 	l.entries[e.Key] = e
 }
 
+// Remove forgets the entry of key.
 func (l *Ledger) Remove(key EventKey) { delete(l.entries, key) }
 
 // Entries returns the entries sorted by key.

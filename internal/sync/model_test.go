@@ -24,7 +24,7 @@ var (
 // -sync.seed.
 func TestModel(t *testing.T) {
 	if *flagSeed != 0 {
-		if err := runSequence(*flagSeed, *flagSteps, t.Logf); err != nil {
+		if err := runSequence(*flagSeed, *flagSteps, t.Logf, true); err != nil {
 			t.Fatalf("seed %d: %v", *flagSeed, err)
 		}
 		return
@@ -36,7 +36,7 @@ func TestModel(t *testing.T) {
 	failures := 0
 	for i := range n {
 		seed := uint64(i)*0x9e3779b97f4a7c15 + 1
-		if err := runSequence(seed, *flagSteps, func(string, ...any) {}); err != nil {
+		if err := runSequence(seed, *flagSteps, func(string, ...any) {}, false); err != nil {
 			t.Errorf("seed %d: %v\nreplay: go test ./internal/sync -run TestModel -sync.seed=%d -v", seed, err, seed)
 			if failures++; failures >= 5 {
 				t.FailNow()
@@ -89,6 +89,7 @@ type model struct {
 	trustFrom  int // edits after this step were made on a ledger that a clean pass had rebuilt
 	violations []string
 	lastReport rx.Report
+	verbose    bool
 }
 
 var (
@@ -99,8 +100,8 @@ var (
 	words    = []string{"Planning", "Review", "Standup", "Retro", "Demo", "Budget", "Workshop", "Interview", "REJECT me"}
 )
 
-func runSequence(seed uint64, steps int, logf func(string, ...any)) error {
-	m := &model{
+func runSequence(seed uint64, steps int, logf func(string, ...any), verbose bool) error {
+	m := &model{verbose: verbose,
 		w: newWorld(seed), rng: rand.New(rand.NewPCG(seed, 42)), logf: logf,
 		exEdits: map[rx.EventKey][]modelEdit{}, resEdits: map[string][]modelEdit{},
 		exDeleted: map[rx.EventKey]deletion{}, resDeleted: map[string]deletion{},
@@ -319,6 +320,17 @@ func (m *model) act() {
 		}
 	case op < 94: // a pass, maybe under faults, maybe crashing
 		faulty := m.rng.IntN(2) == 0
+		if m.verbose {
+			// What a clean pass would do now (faults are off, so the sequence is unchanged).
+			if rep, err := w.dryRun(); err == nil {
+				for _, a := range rep.Plan.Actions() {
+					m.logf("%d:   plan %s %s %s %s: %s", m.step, a.Verb, a.Side, a.Item, a.Fields, a.Reason)
+				}
+				for _, sk := range rep.Plan.Skips {
+					m.logf("%d:   skip %s %s: %s", m.step, sk.Side, sk.Item, sk.Reason)
+				}
+			}
+		}
 		w.faults.Enable(faulty)
 		if faulty && m.rng.IntN(3) == 0 {
 			w.faults.CrashAfter(m.rng.IntN(8))

@@ -82,6 +82,7 @@ func refOf(k EventKey, itemID, changeKey string) EventRef {
 	return EventRef{Key: k, UID: uid, RecurrenceID: rid, ItemID: itemID, ChangeKey: changeKey}
 }
 
+// EventCreate makes the event of a Respa-born reservation.
 type EventCreate struct {
 	Event         Event
 	ReservationID string
@@ -98,12 +99,14 @@ type EventUpdate struct {
 	effect int
 }
 
+// EventDelete removes an event whose reservation was cancelled or denied.
 type EventDelete struct {
 	Ref    EventRef
 	Reason string
 	effect int
 }
 
+// ReservationCreate makes the reservation of an Exchange-born event; Key is that event.
 type ReservationCreate struct {
 	Reservation Reservation
 	Key         EventKey
@@ -191,7 +194,8 @@ type status int8
 const (
 	statusPending status = iota
 	statusOK
-	statusFailed
+	statusFailed  // outcome unknown (a timeout, a 5xx): the write may have landed
+	statusRefused // the other side answered that it did not make the write
 )
 
 // effect is what a pair's writes do to its ledger entry, resolved as outcomes arrive so that
@@ -227,8 +231,15 @@ func (f *effect) entry() (Entry, bool) {
 		if f.writes[resSide] != 0 {
 			side = resSide
 		}
-		if f.status[side] == statusOK {
+		switch f.status[side] {
+		case statusOK:
 			return f.post, true
+		case statusRefused:
+			// Nothing was created: the intent is moot and the create is planned afresh.
+			if f.before == nil {
+				return Entry{}, false
+			}
+			return *f.before, true
 		}
 		return *f.intent, true
 	}
@@ -597,8 +608,9 @@ func (p *planner) pair(old *Entry, origin Origin, key EventKey, e *Event, r *Res
 		// Both left the window: nothing is written or deleted out there. The link is kept
 		// a while, so that a side brought back alone is linked again rather than copied.
 		if old == nil {
-			// A link rebuilt out here is recorded all the same, for the day one side returns.
-			if en := p.entryOf(key, origin, e, r); !p.expired(&en) {
+			// A link rebuilt out here is recorded all the same, for the day one side returns;
+			// its hashes stay unknown, so it is reconciled then.
+			if en := p.linkOnly(key, origin, e, r); !p.expired(&en) {
 				p.plan.base.Put(en)
 			}
 		} else if !p.expired(old) {
@@ -640,7 +652,7 @@ func (p *planner) deleted(gone Side, old *Entry, origin Origin, key EventKey, e 
 	if old == nil {
 		// A link rebuilt without a ledger never deletes in the pass that rebuilt it; recording
 		// the link lets the next pass act on the explicit cancellation.
-		p.plan.base.Put(p.entryOf(key, origin, e, r))
+		p.plan.base.Put(p.linkOnly(key, origin, e, r))
 		p.skip(target, item, "%s; no ledger record yet, deletion waits for the next pass", why)
 		return
 	}
@@ -717,6 +729,14 @@ func (p *planner) entryOf(key EventKey, origin Origin, e *Event, r *Reservation)
 		}
 		en.Respa = hashReservation(r)
 	}
+	return en
+}
+
+// linkOnly is the entry of a link whose sync state is unknown: the next pass that can write
+// treats both sides as changed and lets the policy decide.
+func (p *planner) linkOnly(key EventKey, origin Origin, e *Event, r *Reservation) Entry {
+	en := p.entryOf(key, origin, e, r)
+	en.Exchange, en.Respa = Hash{}, Hash{}
 	return en
 }
 

@@ -45,6 +45,7 @@ type LedgerStore interface {
 	Save(ctx context.Context, data []byte) error
 }
 
+// EventListing is what ListWindow found.
 type EventListing struct {
 	Events   []Event
 	Complete bool
@@ -63,11 +64,13 @@ type EventResult struct {
 	Err   error
 }
 
+// ReservationListing is what ListWindow found, cancelled and denied reservations included.
 type ReservationListing struct {
 	Reservations []Reservation
 	Complete     bool
 }
 
+// ReservationLookup answers one id: the reservation wherever it now is, or Gone.
 type ReservationLookup struct {
 	Reservation *Reservation
 	Gone        bool
@@ -404,13 +407,29 @@ func (x *executor) save(ctx context.Context) error {
 }
 
 func (x *executor) settle(i, side int, ok bool) {
-	f := &x.plan.effects[i]
+	st := statusFailed
 	if ok {
-		f.status[side] = statusOK
-	} else {
-		f.status[side] = statusFailed
+		st = statusOK
 	}
+	x.settleAs(i, side, st)
+}
+
+func (x *executor) settleAs(i, side int, st status) {
+	f := &x.plan.effects[i]
+	f.status[side] = st
 	applyEffect(&x.work, f)
+}
+
+// outcome classifies an error of one write: a refusal means it certainly did not happen.
+func outcome(err error, perItem bool) status {
+	var rej *Rejection
+	switch {
+	case err == nil:
+		return statusOK
+	case perItem || errors.As(err, &rej):
+		return statusRefused
+	}
+	return statusFailed
 }
 
 func (x *executor) batchSize() int {
@@ -611,7 +630,11 @@ func (x *executor) createReservations(ctx context.Context) error {
 			if err == nil && !ok {
 				err = errors.New("Respa returned no reservation id")
 			}
-			x.settleReservation(a.effect, got, ok)
+			if st := outcome(err, false); st == statusRefused {
+				x.settleAs(a.effect, resSide, st)
+			} else {
+				x.settleReservation(a.effect, got, ok)
+			}
 			if ok {
 				x.rep.Respa.Creates++
 			} else {
@@ -648,7 +671,12 @@ func (x *executor) createEvents(ctx context.Context) error {
 			return x.callFailed(ctx, "create Exchange events", effects, exSide, items, SideExchange, err)
 		}
 		for k, r := range res {
-			x.settleEvent(effects[k], r.Event, r.Err == nil)
+			if r.Err != nil {
+				// A per-item error of a batch answers for that item: it was not created.
+				x.settleAs(effects[k], exSide, outcome(r.Err, true))
+			} else {
+				x.settleEvent(effects[k], r.Event, true)
+			}
 			if r.Err == nil {
 				x.rep.Exchange.Creates++
 			} else {
