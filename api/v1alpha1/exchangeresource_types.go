@@ -177,10 +177,12 @@ type MassDeletionGuard struct {
 }
 
 // EventTemplates are Go text/template strings for events that start in Respa. They see the
-// reservation as .Reservation (Subject, Description, ReserverName, ReserverEmail, Begin, End)
-// and the resource as .Resource (Name, Unit).
+// reservation's fields .Reserver (the reserver's name, else email, else the subject),
+// .ReserverName, .ReserverEmail, .Subject, .Description, .ReservationID, .Begin and .End, and
+// the resource's .Resource and .Unit names. A template that does not parse stalls the
+// resource.
 type EventTemplates struct {
-	// Subject of the event. Default: "Respa - {{.Reservation.ReserverName}}".
+	// Subject of the event. Default: "Respa - {{.Reserver}}" (as the original product wrote it).
 	// +kubebuilder:validation:MaxLength=1024
 	// +optional
 	Subject string `json:"subject,omitempty"`

@@ -43,6 +43,8 @@ func (m *memLedger) Save(_ context.Context, d []byte) error {
 // rig is one room and one Respa resource, both simulated over HTTP on loopback, and the
 // operator's real clients and adapters between them.
 type rig struct {
+	mb     *v1alpha1.ExchangeMailbox
+	creds  *controllers.MailboxCredentials
 	ex     *exchangesim.Server
 	rs     *respasim.Server
 	pass   syncengine.Pass
@@ -90,14 +92,15 @@ func newRig(tb testing.TB) *rig {
 	}
 	f := NewFactory(logr.Discard())
 	f.RespaRateLimit = 10000
-	clients, err := f.For(mb, &controllers.MailboxCredentials{ExchangePassword: "bench-password", RespaToken: "bench-token"})
+	creds := &controllers.MailboxCredentials{ExchangePassword: "bench-password", RespaToken: "bench-token"}
+	clients, err := f.For(mb, creds)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	now := time.Now().UTC()
 	led := &memLedger{}
 	return &rig{
-		ex: ex, rs: rs, ledger: led, room: rigRoom,
+		mb: mb, creds: creds, ex: ex, rs: rs, ledger: led, room: rigRoom,
 		pass: syncengine.Pass{
 			Exchange: &ExchangeCalendar{Client: clients.EWS, Room: rigRoom, Details: &DetailCache{}},
 			Respa:    &RespaReservations{Client: clients.Respa, ResourceID: rigResource},

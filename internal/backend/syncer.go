@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
+	"text/template"
 	"sync"
 	"time"
 
@@ -27,6 +29,8 @@ type Syncer struct {
 	Client  client.Client
 	Reader  client.Reader
 	Now     func() time.Time
+	// Ledgers gives a resource's ledger store; nil means a ConfigMap the resource owns.
+	Ledgers func(*v1alpha1.ExchangeResource) syncengine.LedgerStore
 
 	mu      sync.Mutex
 	names   map[string]*syncengine.NameCache // per mailbox: EX addresses resolved once
@@ -46,9 +50,6 @@ func (s *Syncer) Sync(ctx context.Context, req controllers.SyncRequest) (control
 	if err != nil {
 		return controllers.SyncResult{}, err
 	}
-	if md := res.Status.MassDeletion; md != nil && md.Token != "" && req.AcknowledgedMassDeletion == md.Token {
-		opts.MassDeletionAcknowledged = true
-	}
 	send := ews.SendToNone
 	switch res.Spec.Notifications {
 	case v1alpha1.NotificationsSendToAll:
@@ -60,13 +61,23 @@ func (s *Syncer) Sync(ctx context.Context, req controllers.SyncRequest) (control
 	pass := syncengine.Pass{
 		Exchange: calendar,
 		Respa:    &RespaReservations{Client: clients.Respa, ResourceID: res.Spec.Respa.ResourceID},
-		Ledger:   &controllers.ConfigMapLedger{Client: s.Client, Reader: s.Reader, Resource: res},
+		Ledger:   s.ledger(res),
 		Options:  opts,
 		DryRun:   res.Spec.DryRun,
 		Names:    s.nameCache(mb.Namespace + "/" + mb.Name),
 	}
 	began := time.Now()
 	rep, err := syncengine.Run(ctx, pass)
+	if err == nil && len(rep.Guard) > 0 && req.AcknowledgedMassDeletion != "" && req.AcknowledgedMassDeletion == guardToken(res, rep.Guard[0]) {
+		// The person acknowledged exactly the deletions this pass held back (same side, count
+		// and linked pairs): a second pass, with the rest already written, carries them out.
+		first := rep
+		pass.Options.MassDeletionAcknowledged = true
+		if rep, err = syncengine.Run(ctx, pass); err == nil {
+			rep.Exchange = addCounts(first.Exchange, rep.Exchange)
+			rep.Respa = addCounts(first.Respa, rep.Respa)
+		}
+	}
 	metrics.ObservePass(res.Namespace, res.Name, time.Since(began), err == nil)
 	if err != nil {
 		return controllers.SyncResult{}, passError(err)
@@ -126,11 +137,39 @@ func (s *Syncer) options(ctx context.Context, clients *Clients, res *v1alpha1.Ex
 	}
 	if g := res.Spec.MassDeletionGuard; g.MinItems != nil {
 		o.MassDeletionMinimum = int(*g.MinItems)
+		if *g.MinItems == 0 {
+			// The engine reads 0 as "its default"; below zero allows no deletions past the share.
+			o.MassDeletionMinimum = -1
+		}
 	}
 	if t := res.Spec.Templates; t != nil {
 		o.SubjectTemplate, o.BodyTemplate = t.Subject, t.Body
+		if err := checkTemplates(t); err != nil {
+			return syncengine.Options{}, &controllers.StallingError{Reason: "InvalidTemplate", Err: err}
+		}
 	}
 	return o, nil
+}
+
+// checkTemplates parses the templates and runs them on a sample reservation, so that a
+// template naming a field that does not exist stops the resource with a message instead of
+// failing each event alone.
+func checkTemplates(t *v1alpha1.EventTemplates) error {
+	sample := syncengine.TemplateData{Reserver: "Matti", ReserverName: "Matti", ReserverEmail: "matti@example.org", Subject: "s", Description: "d",
+		Resource: "r", Unit: "u", ReservationID: "1", Begin: time.Unix(0, 0), End: time.Unix(3600, 0)}
+	for field, text := range map[string]string{"spec.templates.subject": t.Subject, "spec.templates.body": t.Body} {
+		if text == "" {
+			continue
+		}
+		tmpl, err := template.New(field).Option("missingkey=error").Parse(text)
+		if err == nil {
+			err = tmpl.Execute(io.Discard, sample)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %v", field, err)
+		}
+	}
+	return nil
 }
 
 // Instance names a Respa instance in identity stamps: a short hash of its API root, which
@@ -158,6 +197,17 @@ func passError(err error) error {
 		return RespaError(err)
 	}
 	return err
+}
+
+// guardToken names one trip of the mass-deletion guard: the resource, the side, how many
+// deletions and of how many linked pairs. The acknowledge annotation must carry it.
+func guardToken(res *v1alpha1.ExchangeResource, g syncengine.GuardTrip) string {
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s/%s/%s/%d/%d", res.UID, res.Name, g.Side, g.Deletes, g.Linked))
+	return hex.EncodeToString(sum[:])[:12]
+}
+
+func addCounts(a, b syncengine.SideCounts) syncengine.SideCounts {
+	return syncengine.SideCounts{Creates: a.Creates + b.Creates, Updates: a.Updates + b.Updates, Deletes: a.Deletes + b.Deletes}
 }
 
 // recordMetrics counts a pass's writes and failures.
@@ -209,8 +259,7 @@ func result(res *v1alpha1.ExchangeResource, rep syncengine.Report, describe func
 	}
 	if len(rep.Guard) > 0 {
 		g := rep.Guard[0]
-		sum := sha256.Sum256(fmt.Appendf(nil, "%s/%s/%s/%d/%d", res.UID, res.Name, g.Side, g.Deletes, g.Linked))
-		out.MassDeletion = &v1alpha1.MassDeletionStatus{Side: string(g.Side), Planned: int32(g.Deletes), Linked: int32(g.Linked), Token: hex.EncodeToString(sum[:])[:12]}
+		out.MassDeletion = &v1alpha1.MassDeletionStatus{Side: string(g.Side), Planned: int32(g.Deletes), Linked: int32(g.Linked), Token: guardToken(res, g)}
 	}
 	if out.Changed {
 		var parts []string
@@ -228,6 +277,13 @@ func result(res *v1alpha1.ExchangeResource, rep syncengine.Report, describe func
 		out.Summary = strings.Join(parts, ", ")
 	}
 	return out
+}
+
+func (s *Syncer) ledger(res *v1alpha1.ExchangeResource) syncengine.LedgerStore {
+	if s.Ledgers != nil {
+		return s.Ledgers(res)
+	}
+	return &controllers.ConfigMapLedger{Client: s.Client, Reader: s.Reader, Resource: res}
 }
 
 func (s *Syncer) nameCache(mailbox string) *syncengine.NameCache {
