@@ -8,8 +8,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/template"
 	"sync"
+	"text/template"
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
