@@ -57,6 +57,7 @@ const (
 
 	// AcknowledgeMassDeletionAnnotation lets one pass carry out deletions that the mass-deletion
 	// guard held back. Its value must equal status.massDeletion.token of the ExchangeResource,
-	// so an acknowledgement covers exactly the deletions that were shown to the person giving it.
+	// so an acknowledgement covers exactly the deletions that were shown to the person giving it
+	// (same side, count and linked pairs); remove it afterwards.
 	AcknowledgeMassDeletionAnnotation = "respa-exchange.io/acknowledge-mass-deletion"
 )
