@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -18,11 +17,9 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	"sigs.k8s.io/yaml"
 
 	"github.com/respa-exchange/respa-exchange-operator/config"
 	"github.com/respa-exchange/respa-exchange-operator/controllers"
@@ -90,7 +87,7 @@ func Start(ctx context.Context, opts Options) (env *Env, err error) {
 		return nil, fmt.Errorf("no kube-apiserver in %s: run `make tools` first", opts.Assets)
 	}
 
-	crds, err := embeddedCRDs()
+	crds, err := config.CustomResourceDefinitions()
 	if err != nil {
 		return nil, err
 	}
@@ -236,27 +233,4 @@ func (e *Env) Err() error {
 	default:
 		return nil
 	}
-}
-
-func embeddedCRDs() ([]*apiextensionsv1.CustomResourceDefinition, error) {
-	files, err := fs.Glob(config.CRDs, "crd/bases/*.yaml")
-	if err != nil {
-		return nil, err
-	}
-	var crds []*apiextensionsv1.CustomResourceDefinition
-	for _, f := range files {
-		data, err := config.CRDs.ReadFile(f)
-		if err != nil {
-			return nil, err
-		}
-		crd := &apiextensionsv1.CustomResourceDefinition{}
-		if err := yaml.Unmarshal(data, crd); err != nil {
-			return nil, fmt.Errorf("%s: %w", f, err)
-		}
-		crds = append(crds, crd)
-	}
-	if len(crds) == 0 {
-		return nil, errors.New("no CRDs embedded")
-	}
-	return crds, nil
 }
