@@ -78,8 +78,10 @@
 // recurrence id. Only a certain "gone" deletes.
 //
 // A listing that is not Complete never creates on its side (the item might exist unseen) and
-// never deletes. A Respa refusal (*Rejection) fails that item only; the intent stays and the
-// create is retried on the next pass.
+// never deletes. A Respa refusal (*Rejection) fails that item only and is retried on the next
+// pass; since it is certain nothing was written, a refused create leaves no intent behind,
+// while a create whose outcome is unknown keeps its intent until the next pass finds the item
+// or a lookup confirms it absent.
 //
 // # Differences from the proposed design, and why
 //

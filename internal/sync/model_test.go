@@ -16,6 +16,7 @@ var (
 	flagSequences = flag.Int("sync.sequences", 4000, "random edit sequences the model-based test runs")
 	flagSeed      = flag.Uint64("sync.seed", 0, "replay one sequence of the model-based test (its seed as printed)")
 	flagSteps     = flag.Int("sync.steps", 30, "steps per sequence of the model-based test")
+	flagOffset    = flag.Int("sync.offset", 0, "index of the first sequence, to explore other seeds")
 )
 
 // TestModel runs seeded random sequences of edits on both sides, interleaved with passes
@@ -34,7 +35,7 @@ func TestModel(t *testing.T) {
 		n /= 10
 	}
 	failures := 0
-	for i := range n {
+	for i := *flagOffset; i < *flagOffset+n; i++ {
 		seed := uint64(i)*0x9e3779b97f4a7c15 + 1
 		if err := runSequence(seed, *flagSteps, func(string, ...any) {}, false); err != nil {
 			t.Errorf("seed %d: %v\nreplay: go test ./internal/sync -run TestModel -sync.seed=%d -v", seed, err, seed)

@@ -18,11 +18,15 @@ type ExchangeCalendar interface {
 	ListWindow(ctx context.Context, w Window) (EventListing, error)
 	// LookupEvents asks after linked events missing from the listing: by their last ItemId,
 	// and when that no longer resolves (an occurrence's ItemId changes with its series) by
-	// UID and recurrence id. Gone must mean certainly deleted; when unsure, answer neither.
+	// UID and recurrence id. A ref without ItemId is an event create whose outcome is unknown
+	// (a timeout, a crash): find it by UID or by its Link stamp, and answer Gone when no event
+	// has either, or the create is never retried. Gone must mean certainly absent; when
+	// unsure, answer neither.
 	LookupEvents(ctx context.Context, refs []EventRef) ([]EventLookup, error)
 	// ResolveNames turns EX (X500) addresses into people; unknown ones are left out.
 	ResolveNames(ctx context.Context, addresses []string) (map[string]Person, error)
-	// The writes take a batch and answer per item, in order. The error is for the whole call.
+	// The writes take a batch and answer per item, in order. The error is for the whole call;
+	// a per-item error says the item was not written (a create is then planned afresh).
 	CreateEvents(ctx context.Context, events []Event) ([]EventResult, error)
 	UpdateEvents(ctx context.Context, updates []EventUpdate) ([]EventResult, error)
 	DeleteEvents(ctx context.Context, refs []EventRef) ([]error, error)
