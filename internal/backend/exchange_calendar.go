@@ -199,6 +199,11 @@ func (c *ExchangeCalendar) CreateEvents(ctx context.Context, events []syncengine
 	if err != nil {
 		return nil, fmt.Errorf("create events in %s: %w", c.Room, err)
 	}
+	return results(events, outcomes), nil
+}
+
+// results pairs the written events with EWS's per-item outcomes, in order.
+func results(events []syncengine.Event, outcomes []ews.Outcome) []syncengine.EventResult {
 	res := make([]syncengine.EventResult, len(events))
 	for i := range events {
 		if i >= len(outcomes) {
@@ -214,7 +219,7 @@ func (c *ExchangeCalendar) CreateEvents(ctx context.Context, events []syncengine
 		e.ItemID, e.ChangeKey = o.ItemID.ID, o.ItemID.ChangeKey
 		res[i].Event = &e
 	}
-	return res, nil
+	return res
 }
 
 // UpdateEvents writes the changed fields with the listed ChangeKey, so an edit made since
@@ -242,22 +247,11 @@ func (c *ExchangeCalendar) UpdateEvents(ctx context.Context, updates []syncengin
 	if err != nil {
 		return nil, fmt.Errorf("update events in %s: %w", c.Room, err)
 	}
-	res := make([]syncengine.EventResult, len(updates))
-	for i := range updates {
-		if i >= len(outcomes) {
-			res[i].Err = errors.New("no answer for this item")
-			continue
-		}
-		o := outcomes[i]
-		if o.Err != nil {
-			res[i].Err = itemError(o.Err)
-			continue
-		}
-		e := updates[i].Event
-		e.ItemID, e.ChangeKey = o.ItemID.ID, o.ItemID.ChangeKey
-		res[i].Event = &e
+	events := make([]syncengine.Event, len(updates))
+	for i, u := range updates {
+		events[i] = u.Event
 	}
-	return res, nil
+	return results(events, outcomes), nil
 }
 
 // DeleteEvents deletes events; one that is already gone counts as deleted.
