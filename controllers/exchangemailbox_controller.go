@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	v1alpha1 "github.com/respa-exchange/respa-exchange-operator/api/v1alpha1"
 )
@@ -54,6 +55,8 @@ type ExchangeMailboxReconciler struct {
 	Credentials *CredentialCache
 	// MaxConcurrentReconciles bounds parallel reconciles.
 	MaxConcurrentReconciles int
+	// Feed, when set, supplies status.stream and enqueues the mailbox when it changes.
+	Feed ChangeFeed
 }
 
 // +kubebuilder:rbac:groups=respa-exchange.io,resources=exchangemailboxes,verbs=get;list;watch
@@ -70,11 +73,14 @@ func (r *ExchangeMailboxReconciler) SetupWithManager(ctx context.Context, mgr ct
 	}
 	secretMeta := &metav1.PartialObjectMetadata{}
 	secretMeta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.ExchangeMailbox{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(secretMeta, handler.EnqueueRequestsFromMapFunc(r.mailboxesForSecret), builder.OnlyMetadata).
-		Watches(&v1alpha1.ExchangeResource{}, handler.EnqueueRequestsFromMapFunc(mailboxOfResource), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.MaxConcurrentReconciles)}).
+		Watches(&v1alpha1.ExchangeResource{}, handler.EnqueueRequestsFromMapFunc(mailboxOfResource), builder.WithPredicates(predicate.GenerationChangedPredicate{}))
+	if r.Feed != nil {
+		b = b.WatchesRawSource(source.Channel(r.Feed.MailboxEvents(), &handler.EnqueueRequestForObject{}))
+	}
+	return b.WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.MaxConcurrentReconciles)}).
 		Complete(r)
 }
 
@@ -120,6 +126,9 @@ func (r *ExchangeMailboxReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 
 	if v, ok := v1alpha1.ReconcileRequestedAt(mb); ok {
 		mb.Status.LastHandledReconcileAt = v
+	}
+	if r.Feed != nil {
+		mb.Status.Stream = r.Feed.MailboxStream(req.NamespacedName)
 	}
 	if mb.Spec.Suspend {
 		setCondition(mb, v1alpha1.ReadyCondition, metav1.ConditionFalse, v1alpha1.SuspendedReason, "reconciliation is suspended (spec.suspend)")

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	v1alpha1 "github.com/respa-exchange/respa-exchange-operator/api/v1alpha1"
 )
@@ -64,6 +65,9 @@ type ExchangeResourceReconciler struct {
 	APIReader               client.Reader
 	Clock                   clock.PassiveClock
 	MaxConcurrentReconciles int
+	// Feed, when set, learns the rooms to watch, triggers passes on changes and supplies
+	// status.stream.
+	Feed ChangeFeed
 }
 
 // +kubebuilder:rbac:groups=respa-exchange.io,resources=exchangeresources,verbs=get;list;watch
@@ -80,10 +84,13 @@ func (r *ExchangeResourceReconciler) SetupWithManager(ctx context.Context, mgr c
 	}); err != nil {
 		return fmt.Errorf("index resources by mailbox: %w", err)
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.ExchangeResource{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
-		Watches(&v1alpha1.ExchangeMailbox{}, handler.EnqueueRequestsFromMapFunc(r.resourcesOfMailbox), builder.WithPredicates(mailboxReadinessChanged{})).
-		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.MaxConcurrentReconciles)}).
+		Watches(&v1alpha1.ExchangeMailbox{}, handler.EnqueueRequestsFromMapFunc(r.resourcesOfMailbox), builder.WithPredicates(mailboxReadinessChanged{}))
+	if r.Feed != nil {
+		b = b.WatchesRawSource(source.Channel(r.Feed.ResourceEvents(), &handler.EnqueueRequestForObject{}))
+	}
+	return b.WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.MaxConcurrentReconciles)}).
 		Complete(r)
 }
 
@@ -123,10 +130,16 @@ func (mailboxReadinessChanged) Update(e event.UpdateEvent) bool {
 func (r *ExchangeResourceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
 	res := &v1alpha1.ExchangeResource{}
 	if err := r.Get(ctx, req.NamespacedName, res); err != nil {
+		if client.IgnoreNotFound(err) == nil && r.Feed != nil {
+			r.Feed.Untrack(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !res.DeletionTimestamp.IsZero() {
 		// The ledger ConfigMap is owned by the resource and goes with it.
+		if r.Feed != nil {
+			r.Feed.Untrack(req.NamespacedName)
+		}
 		return ctrl.Result{}, nil
 	}
 	patcher := newStatusPatcher(r.Client, res)
@@ -139,6 +152,10 @@ func (r *ExchangeResourceReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	}()
 
 	if res.Spec.Suspend {
+		if r.Feed != nil {
+			r.Feed.Untrack(req.NamespacedName)
+			res.Status.Stream = nil
+		}
 		setCondition(res, v1alpha1.ReadyCondition, metav1.ConditionFalse, v1alpha1.SuspendedReason, "sync is suspended (spec.suspend)")
 		removeCondition(res, v1alpha1.ReconcilingCondition)
 		res.Status.ObservedGeneration = res.Generation
@@ -147,13 +164,24 @@ func (r *ExchangeResourceReconciler) Reconcile(ctx context.Context, req ctrl.Req
 
 	mb, err := r.readyMailbox(ctx, res)
 	if err != nil {
+		if r.Feed != nil {
+			// The flood gate: no subscriptions or polls for a mailbox that is not Ready.
+			r.Feed.Untrack(req.NamespacedName)
+			res.Status.Stream = nil
+		}
 		return r.finish(res, err, 0), nil
 	}
 
 	interval := durationOr(res.Spec.ResyncInterval.Duration, 15*time.Minute)
 	requested, forced := v1alpha1.ReconcileRequestedAt(res)
 	forced = forced && requested != res.Status.LastHandledReconcileAt
-	if due := r.dueIn(res, interval); due > 0 && !forced && res.Status.ObservedGeneration == res.Generation {
+	changed := false
+	if r.Feed != nil {
+		r.Feed.Track(res, mb)
+		res.Status.Stream = r.Feed.ResourceStream(req.NamespacedName)
+		changed = r.Feed.TakeChanged(req.NamespacedName)
+	}
+	if due := r.dueIn(res, interval); due > 0 && !forced && !changed && res.Status.ObservedGeneration == res.Generation {
 		return ctrl.Result{RequeueAfter: due}, nil
 	}
 	if res.Status.ObservedGeneration != res.Generation {

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/go-logr/zapr"
 	"go.uber.org/zap"
@@ -26,6 +27,9 @@ func main() {
 	flag.StringVar(&opts.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election lease (default: the pod's namespace)")
 	flag.IntVar(&opts.Concurrency, "concurrency", 4, "resources reconciled in parallel by each controller")
 	flag.StringVar(&opts.Namespace, "namespace", "", "watch only this namespace (default: all)")
+	flag.DurationVar(&opts.Notify.RespaPollInterval, "respa-poll-interval", 15*time.Second, "how often each Respa instance is listed for changes")
+	flag.DurationVar(&opts.Notify.ExchangePollInterval, "exchange-poll-interval", 30*time.Second, "how often rooms are synced while their Exchange notifications are down (and in delegate mode)")
+	flag.DurationVar(&opts.Notify.Debounce, "notification-debounce", 500*time.Millisecond, "how long Exchange notifications for a room are gathered into one pass")
 	flag.StringVar(&logLevel, "log-level", "info", "log level: debug, info or error")
 	flag.StringVar(&logFormat, "log-format", "json", "log format: json or console")
 	flag.Parse()

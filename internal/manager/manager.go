@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -20,6 +21,7 @@ import (
 	v1alpha1 "github.com/respa-exchange/respa-exchange-operator/api/v1alpha1"
 	"github.com/respa-exchange/respa-exchange-operator/controllers"
 	"github.com/respa-exchange/respa-exchange-operator/internal/backend"
+	"github.com/respa-exchange/respa-exchange-operator/internal/notify"
 )
 
 // Scheme knows the built-in kinds and this operator's kinds.
@@ -47,7 +49,11 @@ type Options struct {
 	Syncer controllers.Syncer
 	// Checker checks mailbox endpoints; nil uses the real clients.
 	Checker controllers.EndpointChecker
-	Logger  logr.Logger
+	// Notify tunes the Exchange notifications and the Respa poller (intervals, debounce).
+	Notify notify.Options
+	// DisableNotifications leaves passes to the resync interval, spec changes and requestedAt.
+	DisableNotifications bool
+	Logger               logr.Logger
 	// SkipControllerNameValidation lets one process build a second manager after the first
 	// stopped (the demo's end-to-end tests restart it); controller names are otherwise
 	// reserved for the life of the process.
@@ -90,6 +96,14 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 		checker = &backend.Checker{Factory: factory}
 	}
 	creds := &controllers.CredentialCache{}
+	var feed controllers.ChangeFeed
+	if !opts.DisableNotifications {
+		n := notify.New(opts.Notify, mailboxClients(factory, creds), opts.Logger.WithName("notify"))
+		if err := mgr.Add(n); err != nil {
+			return nil, fmt.Errorf("add notifier: %w", err)
+		}
+		feed = n
+	}
 	mbr := &controllers.ExchangeMailboxReconciler{
 		Client:                  mgr.GetClient(),
 		APIReader:               mgr.GetAPIReader(),
@@ -97,6 +111,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 		Checker:                 checker,
 		Credentials:             creds,
 		MaxConcurrentReconciles: opts.Concurrency,
+		Feed:                    feed,
 	}
 	if err := mbr.SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("set up ExchangeMailbox controller: %w", err)
@@ -112,9 +127,22 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 		Syncer:                  syncer,
 		Credentials:             creds,
 		MaxConcurrentReconciles: opts.Concurrency,
+		Feed:                    feed,
 	}
 	if err := rr.SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("set up ExchangeResource controller: %w", err)
 	}
 	return mgr, nil
+}
+
+// mailboxClients gives the notifier the clients of a mailbox once the mailbox controller has
+// resolved its credentials, the same clients (and limits) its resources' passes use.
+func mailboxClients(f *backend.Factory, creds *controllers.CredentialCache) notify.ClientsFunc {
+	return func(mb *v1alpha1.ExchangeMailbox) (*backend.Clients, error) {
+		c, ok := creds.Get(types.NamespacedName{Namespace: mb.Namespace, Name: mb.Name}, mb.Generation)
+		if !ok {
+			return nil, notify.ErrNoCredentials
+		}
+		return f.For(mb, c)
+	}
 }
