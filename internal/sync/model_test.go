@@ -116,8 +116,9 @@ func runSequence(seed uint64, steps int, logf func(string, ...any), verbose bool
 	w.opts.DeletionPolicy = pick(m.rng, rx.DeleteBoth, rx.DeleteBoth, rx.DeleteExchangeToRespa, rx.DeleteRespaToExchange, rx.DeleteNone)
 	w.opts.Direction = pick(m.rng, rx.Bidirectional, rx.Bidirectional, rx.Bidirectional, rx.ExchangeToRespa, rx.RespaToExchange)
 	f := w.faults
-	f.Rate.Unavailable, f.Rate.Throttled, f.Rate.Timeout = 0.05, 0.03, 0.05
-	f.Rate.Conflict, f.Rate.Partial = 0.05, 0.1
+	k := 0.5 + 2.5*m.rng.Float64() // some sequences are calm, some stormy
+	f.Rate.Unavailable, f.Rate.Throttled, f.Rate.Timeout = 0.05*k, 0.03*k, 0.05*k
+	f.Rate.Conflict, f.Rate.Partial = 0.05*k, 0.1*k
 	logf("policy %s, deletion %s, direction %s", w.opts.ConflictPolicy, w.opts.DeletionPolicy, w.opts.Direction)
 	w.ex.OnDelete = m.checkEventDeletion
 	w.respa.OnCancel = m.checkReservationCancel
