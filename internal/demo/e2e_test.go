@@ -420,7 +420,9 @@ func testCrashMidPass(t *testing.T, e *e2e) {
 	eventually(t, 30*time.Second, "the first pass creating reservations", func() (bool, string) {
 		return created() >= 4, fmt.Sprintf("%d created", created())
 	})
-	e.StopManager()
+	if err := e.StopManager(); err != nil {
+		t.Fatal(err)
+	}
 	atStop := created()
 	t.Logf("manager stopped after %d of %d reservation creates", atStop, fromExchange)
 	if atStop >= fromExchange {

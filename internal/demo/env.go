@@ -25,6 +25,7 @@ import (
 	"github.com/respa-exchange/respa-exchange-operator/controllers"
 	"github.com/respa-exchange/respa-exchange-operator/internal/exchangesim"
 	"github.com/respa-exchange/respa-exchange-operator/internal/manager"
+	"github.com/respa-exchange/respa-exchange-operator/internal/notify"
 	"github.com/respa-exchange/respa-exchange-operator/internal/respasim"
 )
 
@@ -43,7 +44,11 @@ type Options struct {
 	ResyncInterval time.Duration
 	// Syncer replaces the manager's sync engine (tests only).
 	Syncer controllers.Syncer
-	Logger logr.Logger
+	// Notify tunes the manager's notifications (Respa poll, Exchange polling fallback,
+	// debounce); DisableNotifications turns them off.
+	Notify               notify.Options
+	DisableNotifications bool
+	Logger               logr.Logger
 }
 
 // Env is a running environment.
@@ -177,6 +182,8 @@ func (e *Env) StartManager() error {
 		Logger:      e.opts.Logger,
 		// A process that restarts its manager registers the same controllers twice.
 		SkipControllerNameValidation: true,
+		Notify:                       e.opts.Notify,
+		DisableNotifications:         e.opts.DisableNotifications,
 	})
 	if err != nil {
 		cancel()
@@ -190,21 +197,23 @@ func (e *Env) StartManager() error {
 
 // StopManager stops the manager as a crash would reach it: passes in flight lose their
 // context mid-write. It waits until the manager has returned, at most 15 s.
-func (e *Env) StopManager() {
+func (e *Env) StopManager() error {
 	if e.cancel == nil {
-		return
+		return nil
 	}
 	e.cancel()
 	e.cancel = nil
 	select {
 	case <-e.done:
+		return nil
 	case <-time.After(15 * time.Second):
+		return errors.New("stop manager: still running after 15s")
 	}
 }
 
 // Stop stops the manager, the simulators and the API server.
 func (e *Env) Stop() {
-	e.StopManager()
+	_ = e.StopManager()
 	if e.respaHTTP != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_ = e.respaHTTP.Shutdown(ctx)
