@@ -56,6 +56,7 @@ func TestEndToEnd(t *testing.T) {
 	}{
 		{"DemoScenarioCrosses", testDemoScenario},
 		{"MovesRetitlesCancellations", testMovesAndCancellations},
+		{"SeriesOccurrenceEdits", testSeriesOccurrenceEdits},
 		{"Idempotence", testIdempotence},
 		{"DryRun", testDryRun},
 		{"UnknownRespaResource", testUnknownRespaResource},
@@ -232,6 +233,16 @@ func testMovesAndCancellations(t *testing.T, e *e2e) {
 		return r.State == respasim.StateCancelled, "state " + r.State
 	})
 
+	// Respa edits its reservation's description: the event's body follows.
+	if _, err := e.Respa.UpdateAs(demo.RespaUser, retro.ID, "Retro", "Bring sticky notes"); err != nil {
+		t.Fatal(err)
+	}
+	e.syncUntil(t, room, "the event's body follows the reservation's description", func() (bool, string) {
+		r, _ := e.Respa.Reservation(retro.ID)
+		ev, ok := e.mirrorOf(t, room, r)
+		return ok && strings.Contains(ev.Body, "Bring sticky notes"), fmt.Sprintf("event body %q", ev.Body)
+	})
+
 	// Respa moves its reservation: the event moves.
 	movedBegin := day(3, 16, 0)
 	if _, err := e.Respa.MoveAs(demo.RespaUser, retro.ID, movedBegin, movedBegin.Add(30*time.Minute)); err != nil {
@@ -262,10 +273,77 @@ func testMovesAndCancellations(t *testing.T, e *e2e) {
 	}
 }
 
+// ---- a series edited one occurrence at a time ----
+
+func testSeriesOccurrenceEdits(t *testing.T, e *e2e) {
+	room := e.addRoom(t, "delta", roomSpec{})
+	first := day(8, 12, 0)
+	local := first.In(demo.Zone)
+	series, err := e.Exchange.CreateEvent(room.Email, exchangesim.Event{Subject: "Daily check-in", Start: first, End: first.Add(30 * time.Minute),
+		Organizer:  exchangesim.Person{Name: "Carol Castrén", SMTP: "carol@demo.example"},
+		Recurrence: &exchangesim.Recurrence{Pattern: "Daily", Interval: 1, StartDate: local.Format("2006-01-02"), NumberOfOccurrences: 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.createResource(t, room, roomSpec{})
+	e.syncUntil(t, room, "one reservation per occurrence", func() (bool, string) {
+		p := e.crossCheck(t, room)
+		return len(p) == 0 && len(e.reservationsWith(room, "Daily check-in")) == 3, strings.Join(p, "; ")
+	})
+	occ := e.view(t, room)
+	before := e.reservationsWith(room, "Daily check-in")
+	if len(occ) != 3 || occ[0].UID != series.UID || occ[1].RecurrenceID == nil {
+		t.Fatalf("the series' view is not three occurrences: %s", e.describe(t, room))
+	}
+
+	// Outlook moves the second occurrence: only its reservation moves, and the other two
+	// keep theirs (an occurrence is known by UID and recurrence id, not by its ItemId).
+	moved := occ[1].Start.Add(2 * time.Hour)
+	movedEnd := moved.Add(30 * time.Minute)
+	if _, err := e.Exchange.UpdateEvent(room.Email, occ[1].ID, exchangesim.EventChange{Start: &moved, End: &movedEnd}); err != nil {
+		t.Fatal(err)
+	}
+	e.syncUntil(t, room, "the moved occurrence's reservation follows", func() (bool, string) {
+		r, _ := e.Respa.Reservation(before[1].ID)
+		return r.Begin.Equal(moved) && len(e.crossCheck(t, room)) == 0, fmt.Sprintf("reservation %d begins %s", r.ID, r.Begin)
+	})
+	for _, i := range []int{0, 2} {
+		if r, _ := e.Respa.Reservation(before[i].ID); !active(r) || !r.Begin.Equal(before[i].Begin) {
+			t.Errorf("occurrence %d's reservation %d changed: %s %s, was %s", i, r.ID, r.State, r.Begin, before[i].Begin)
+		}
+	}
+
+	// Outlook deletes the third occurrence: its reservation is cancelled, the others stay.
+	if err := e.Exchange.DeleteEvent(room.Email, occ[2].ID); err != nil {
+		t.Fatal(err)
+	}
+	e.syncUntil(t, room, "the deleted occurrence's reservation is cancelled", func() (bool, string) {
+		r, _ := e.Respa.Reservation(before[2].ID)
+		return r.State == respasim.StateCancelled, "state " + r.State
+	})
+	if got := e.reservationsWith(room, "Daily check-in"); len(got) != 2 || got[0].ID != before[0].ID || got[1].ID != before[1].ID {
+		t.Errorf("after deleting one occurrence: active reservations %v, want %d and %d", ids(got), before[0].ID, before[1].ID)
+	}
+	if p := e.crossCheck(t, room); len(p) > 0 {
+		t.Errorf("delta is not in sync: %s", strings.Join(p, "; "))
+	}
+	if all := e.reservations(room, true); len(all) != 3 {
+		t.Errorf("Respa holds %d reservations of delta (cancelled included), want 3: %s", len(all), e.describe(t, room))
+	}
+}
+
+func ids(rs []respasim.Reservation) []int {
+	out := make([]int, len(rs))
+	for i, r := range rs {
+		out[i] = r.ID
+	}
+	return out
+}
+
 // ---- idempotence ----
 
 func testIdempotence(t *testing.T, e *e2e) {
-	rooms := []demo.Room{e.room("boreal"), e.room("cirrus")}
+	rooms := []demo.Room{e.room("boreal"), e.room("cirrus"), e.room("delta")}
 	// Book something new in cirrus so that the pass before the quiet ones has work to do.
 	s := day(4, 9, 0)
 	if _, err := e.Exchange.CreateEvent(rooms[1].Email, exchangesim.Event{Subject: "Steering group", Start: s, End: s.Add(time.Hour),
