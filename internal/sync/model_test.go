@@ -314,11 +314,34 @@ func (m *model) act() {
 				m.logf("%d: Respa retitle %s to %q", m.step, r.ID, s)
 			}
 		}
-	case op < 65: // cancel in Respa
+	case op < 63: // cancel in Respa
 		if r, ok := m.randomReservation(); ok {
 			w.respa.UserCancel(r.ID)
 			m.resDeleted[r.ID] = deletion{step: m.step}
 			m.logf("%d: Respa cancel %s", m.step, r.ID)
+		}
+	case op < 64: // an administrator denies a reservation
+		if r, ok := m.randomReservation(); ok {
+			_ = w.respa.UserModify(r.ID, func(x *rx.Reservation) { x.State = rx.StateDenied })
+			m.resDeleted[r.ID] = deletion{step: m.step}
+			m.logf("%d: Respa deny %s", m.step, r.ID)
+		}
+	case op < 65: // a Respa-born reservation needs approval again, or gets it
+		if r, ok := m.randomReservation(); ok {
+			if _, marked := rx.ParseMarker(r.Comments); !marked {
+				next := rx.StateRequested
+				if r.State == rx.StateRequested {
+					next = rx.StateConfirmed
+				}
+				if err := w.respa.UserModify(r.ID, func(x *rx.Reservation) { x.State = next }); err == nil {
+					if next == rx.StateRequested {
+						m.resDeleted[r.ID] = deletion{step: m.step}
+					} else {
+						delete(m.resDeleted, r.ID)
+					}
+					m.logf("%d: Respa %s now %s", m.step, r.ID, next)
+				}
+			}
 		}
 	case op < 94: // a pass, maybe under faults, maybe crashing
 		faulty := m.rng.IntN(2) == 0
@@ -378,6 +401,8 @@ func (m *model) writable(side rx.Side) bool {
 
 // checkEventDeletion runs when a pass deletes an event: invariant 4, no phantom deletions.
 func (m *model) checkEventDeletion(e rx.Event) {
+	// Edits made to a deleted event die with it, even if its key comes back later.
+	delete(m.exEdits, e.Key())
 	if _, id, ok := rx.ParseLink(e.Link); ok {
 		if r, ok := m.w.respa.Get(id); ok && r.State == rx.StateConfirmed {
 			m.violate("4 phantom deletion: event %s deleted while reservation %s is confirmed", e.Key(), id)
