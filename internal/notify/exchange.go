@@ -94,7 +94,7 @@ func (s *supervisor) run(ctx context.Context) {
 		case <-retry.C:
 		case <-poll.C:
 			for email := range polled {
-				s.enqueueRoom(email)
+				s.enqueueRoom(email, "polling")
 			}
 		}
 	}
@@ -172,7 +172,7 @@ func (s *supervisor) subscribe(ctx context.Context, mb *v1alpha1.ExchangeMailbox
 		g.dirty = true
 		if s.lost[email] {
 			delete(s.lost, email)
-			s.enqueueRoom(email)
+			s.enqueueRoom(email, "catch-up after resubscribing")
 		}
 	}
 	if failed {
@@ -324,7 +324,7 @@ func (s *supervisor) connectionEnded(ctx context.Context, end streamEnd, log log
 	s.scheduleRetry()
 	// Rooms polled from now on get a first pass right away: their events may be lost already.
 	for email := range s.lost {
-		s.enqueueRoom(email)
+		s.enqueueRoom(email, "subscription lost")
 	}
 }
 
@@ -391,10 +391,10 @@ func (s *supervisor) signalRoom(email string) {
 }
 
 // enqueueRoom enqueues the resources of a room for a catch-up or polling pass.
-func (s *supervisor) enqueueRoom(email string) {
+func (s *supervisor) enqueueRoom(email, why string) {
 	_, rooms := s.n.roomsOf(s.key)
 	for _, key := range rooms[email] {
-		s.n.trigger(key)
+		s.n.trigger(key, why)
 	}
 }
 

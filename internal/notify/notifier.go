@@ -292,17 +292,18 @@ func (n *Notifier) signal(key types.NamespacedName) {
 		n.mu.Lock()
 		delete(n.timers, key)
 		n.mu.Unlock()
-		n.trigger(key)
+		n.trigger(key, "exchange notification")
 	})
 }
 
 // trigger marks the resource changed and enqueues it now.
-func (n *Notifier) trigger(key types.NamespacedName) {
+func (n *Notifier) trigger(key types.NamespacedName, why string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if _, ok := n.resources[key]; !ok {
 		return
 	}
+	n.log.V(1).Info("pass due", "resource", key.String(), "why", why)
 	n.changed[key] = true
 	n.sendResourceLocked(key)
 }

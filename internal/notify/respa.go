@@ -102,7 +102,7 @@ func (p *respaPoller) poll(ctx context.Context) {
 			seen[key] = true
 			d := digests[r.resourceID]
 			if prev, ok := p.digests[key]; ok && prev != d {
-				p.n.trigger(key)
+				p.n.trigger(key, "respa data changed")
 			}
 			p.digests[key] = d
 		}
