@@ -33,7 +33,8 @@ type Entry struct {
 	// Exchange and Respa, so a crash before or after the write is not mistaken for an edit.
 	ExchangeAlt Hash
 	RespaAlt    Hash
-	// InFlight marks the groups and target sides of those writes (see flightBit).
+	// InFlight marks the groups and target sides of those writes (see flightBit), and deletes
+	// whose outcome is unknown (see deleteBit), so that their landing is not read as an edit.
 	InFlight uint8
 }
 
@@ -343,7 +344,7 @@ func parseEntry(line, instance string) (Entry, error) {
 	e.Respa = Hash{Time: hs[2], Text: hs[3]}
 	e.ExchangeAlt = Hash{Time: hs[4], Text: hs[5]}
 	e.RespaAlt = Hash{Time: hs[6], Text: hs[7]}
-	if hs[8] > 15 {
+	if hs[8] > 63 {
 		return Entry{}, fmt.Errorf("bad in-flight mask %x", hs[8])
 	}
 	e.InFlight = uint8(hs[8])

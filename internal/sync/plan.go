@@ -209,6 +209,7 @@ type effect struct {
 	// unsettled are groups that stay as they were (a write skipped for being in the past).
 	unsettled group
 	remove    bool
+	withheld  bool // by the mass-deletion guard: not carried out at all
 }
 
 // entry resolves the ledger entry of an effect; false means no entry.
@@ -219,13 +220,15 @@ func (f *effect) entry() (Entry, bool) {
 		if f.writes[resSide] != 0 {
 			side = resSide
 		}
-		if f.status[side] == statusOK {
+		if f.status[side] == statusOK || f.before == nil {
 			return Entry{}, false
 		}
-		if f.before == nil {
-			return Entry{}, false
+		e := *f.before
+		if f.status[side] != statusRefused {
+			// The delete may still land: if the item is gone next time, it was us.
+			e.InFlight |= deleteBit(side)
 		}
-		return *f.before, true
+		return e, true
 	case f.intent != nil:
 		side := exSide
 		if f.writes[resSide] != 0 {
@@ -279,6 +282,9 @@ func (f *effect) entry() (Entry, bool) {
 	}
 	return e, true
 }
+
+// deleteBit marks a delete (exSide) or cancellation (resSide) as in flight.
+func deleteBit(side int) uint8 { return 16 << side }
 
 // flightBit marks a write of group g to side (exSide or resSide) as in flight.
 func flightBit(g group, side int) uint8 {
@@ -587,6 +593,9 @@ func (p *planner) pair(old *Entry, origin Origin, key EventKey, e *Event, r *Res
 			}
 			return
 		}
+		if old.InFlight&deleteBit(exSide) != 0 || p.resDeleted(origin, r) {
+			return // our own delete landed, or both sides are gone: forget the pair
+		}
 		p.deleted(SideExchange, old, origin, key, e, r, "event deleted in Exchange")
 		return
 	case r == nil:
@@ -599,6 +608,9 @@ func (p *planner) pair(old *Entry, origin Origin, key EventKey, e *Event, r *Res
 			if p.inWindowEvent(e) {
 				p.skip(SideRespa, old.ReservationID, "reservation missing from the listing and not confirmed gone")
 			}
+			return
+		}
+		if old.InFlight&deleteBit(resSide) != 0 || e.Cancelled {
 			return
 		}
 		p.deleted(SideRespa, old, origin, key, e, r, "reservation deleted in Respa")
@@ -619,7 +631,7 @@ func (p *planner) pair(old *Entry, origin Origin, key EventKey, e *Event, r *Res
 		return
 	}
 	exDeleted := e.Cancelled
-	resDeleted := !r.State.active() || origin == FromRespa && r.State != StateConfirmed
+	resDeleted := p.resDeleted(origin, r)
 	switch {
 	case exDeleted && resDeleted:
 		return
@@ -630,6 +642,12 @@ func (p *planner) pair(old *Entry, origin Origin, key EventKey, e *Event, r *Res
 	default:
 		p.update(old, origin, e, r)
 	}
+}
+
+// resDeleted reports whether the reservation no longer wants its event: cancelled or denied,
+// or, when born in Respa, no longer confirmed.
+func (p *planner) resDeleted(origin Origin, r *Reservation) bool {
+	return !r.State.active() || origin == FromRespa && r.State != StateConfirmed
 }
 
 func (p *planner) createEventOrKeep(r *Reservation, old *Entry) {
@@ -1117,6 +1135,8 @@ func (p *planner) guard() {
 		p.plan.Guard = append(p.plan.Guard, GuardTrip{Side: SideExchange, Deletes: n, Linked: linked, Percent: pct})
 		for _, d := range p.plan.EventDeletes {
 			p.skip(SideExchange, string(d.Ref.Key), "%s; withheld by the mass-deletion guard", d.Reason)
+			p.plan.effects[d.effect].withheld = true
+			p.keep(p.plan.effects[d.effect].before) // not in flight after all
 		}
 		p.plan.EventDeletes = nil
 	}
@@ -1124,6 +1144,8 @@ func (p *planner) guard() {
 		p.plan.Guard = append(p.plan.Guard, GuardTrip{Side: SideRespa, Deletes: n, Linked: linked, Percent: pct})
 		for _, d := range p.plan.ReservationCancels {
 			p.skip(SideRespa, d.ID, "%s; withheld by the mass-deletion guard", d.Reason)
+			p.plan.effects[d.effect].withheld = true
+			p.keep(p.plan.effects[d.effect].before)
 		}
 		p.plan.ReservationCancels = nil
 	}
@@ -1153,7 +1175,9 @@ func (p *Plan) simulate() Ledger {
 		mark(a.effect, resSide)
 	}
 	for i := range effects {
-		applyEffect(&l, &effects[i])
+		if !effects[i].withheld {
+			applyEffect(&l, &effects[i])
+		}
 	}
 	return l
 }

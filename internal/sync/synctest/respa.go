@@ -271,6 +271,7 @@ type MemoryLedger struct {
 	Saves  int
 }
 
+// Load returns the stored bytes (nil when nothing is stored).
 func (m *MemoryLedger) Load(ctx context.Context) ([]byte, error) {
 	if err := m.Faults.call(); err != nil {
 		return nil, err
@@ -280,6 +281,7 @@ func (m *MemoryLedger) Load(ctx context.Context) ([]byte, error) {
 	return slices.Clone(m.data), nil
 }
 
+// Save stores the bytes; it counts as a write for a planned crash.
 func (m *MemoryLedger) Save(ctx context.Context, data []byte) error {
 	if err := m.Faults.write(); err != nil {
 		return err
