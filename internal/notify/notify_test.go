@@ -40,7 +40,7 @@ type bench struct {
 	resource map[string]*v1alpha1.ExchangeResource
 }
 
-func newBench(t *testing.T, rooms int, opts Options, exOpts exchangesim.Options) *bench {
+func newBench(t testing.TB, rooms int, opts Options, exOpts exchangesim.Options) *bench {
 	t.Helper()
 	ex := exchangesim.New(exOpts)
 	base, err := ex.Start("127.0.0.1:0")
@@ -131,7 +131,7 @@ func (b *bench) drain() {
 
 // waitChanged waits until key is enqueued and marked changed, and returns how many times it
 // was enqueued meanwhile (status updates included).
-func (b *bench) waitChanged(t *testing.T, key types.NamespacedName, within time.Duration, what string) int {
+func (b *bench) waitChanged(t testing.TB, key types.NamespacedName, within time.Duration, what string) int {
 	t.Helper()
 	deadline := time.After(within)
 	n := 0
@@ -151,7 +151,7 @@ func (b *bench) waitChanged(t *testing.T, key types.NamespacedName, within time.
 	}
 }
 
-func (b *bench) waitMode(t *testing.T, key types.NamespacedName, mode string, within time.Duration) *v1alpha1.StreamStatus {
+func (b *bench) waitMode(t testing.TB, key types.NamespacedName, mode string, within time.Duration) *v1alpha1.StreamStatus {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
