@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -277,9 +278,10 @@ func (s *supervisor) open(ctx context.Context, g *group) {
 		if cctx.Err() != nil {
 			return
 		}
+		// stop cancels cctx before it waits for this goroutine, so the send cannot block it.
 		select {
 		case s.ends <- streamEnd{g: g, gen: gen, err: err}:
-		case <-ctx.Done():
+		case <-cctx.Done():
 		}
 	}()
 }
@@ -403,7 +405,7 @@ func brief(err error) string {
 	const limit = 300
 	msg := err.Error()
 	if len(msg) > limit {
-		msg = msg[:limit] + "..."
+		msg = strings.ToValidUTF8(msg[:limit], "") + "..."
 	}
 	return msg
 }
