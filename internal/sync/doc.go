@@ -39,7 +39,9 @@
 //     write lands (ExchangeAlt, RespaAlt) and which side it targets (InFlight). The next pass
 //     compares with that state if the target shows the written value, else with the state
 //     before, so a crash before or after the write is not mistaken for a person's edit and an
-//     edit made in between is not lost.
+//     edit made in between is not lost;
+//   - a delete or cancellation whose outcome is unknown is recorded too, so that when it
+//     turns out to have landed it is not taken for a person's deletion and propagated.
 //
 // The encoding (Encode, DecodeLedger) is gzip of sorted text lines with a versioned header and
 // a SHA-256 trailer: deterministic, so an unchanged ledger is not rewritten; readable with
