@@ -62,6 +62,7 @@ func TestChangesArriveInSeconds(t *testing.T) {
 		{"ExchangeEditReachesRespa", testExchangeEditReachesRespa},
 		{"LostSubscriptionsCatchUp", testLostSubscriptionsCatchUp},
 		{"RespaEditReachesExchange", testRespaEditReachesExchange},
+		{"SuspendEndsTheSubscription", testSuspendEndsTheSubscription},
 	}
 	for _, s := range steps {
 		if !t.Run(s.name, func(t *testing.T) { s.run(t, e) }) {
@@ -232,4 +233,24 @@ func testRespaEditReachesExchange(t *testing.T, e *rig) {
 	}
 	took := waitFor(t, respaPollInterval+10*time.Second, "Respa edit in Exchange", func() bool { return e.inExchange(room, r.ID) })
 	t.Logf("Respa → Exchange in %s (poll interval %s)", took.Round(time.Millisecond), respaPollInterval)
+}
+
+func testSuspendEndsTheSubscription(t *testing.T, e *rig) {
+	room := demo.Rooms[1]
+	unsubscribed := func() int { return e.Exchange.Counters().ByMailbox[room.Email]["Unsubscribe"] }
+	before := unsubscribed()
+	res := e.resource(t, room.Name)
+	res.Spec.Suspend = true
+	if err := e.Client.Update(e.ctx, res); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "suspended resource without status.stream", func() bool { return e.resource(t, room.Name).Status.Stream == nil })
+	waitFor(t, 15*time.Second, "Unsubscribe of the suspended room", func() bool { return unsubscribed() > before })
+
+	res = e.resource(t, room.Name)
+	res.Spec.Suspend = false
+	if err := e.Client.Update(e.ctx, res); err != nil {
+		t.Fatal(err)
+	}
+	e.waitStream(t, room.Name, notify.ModeStreaming, 15*time.Second)
 }
