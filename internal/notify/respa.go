@@ -20,7 +20,7 @@ func (n *Notifier) ensureRespaPollerLocked(url string) {
 		return
 	}
 	n.respaPolled[url] = true
-	p := &respaPoller{n: n, url: url, digests: map[types.NamespacedName]string{}}
+	p := &respaPoller{n: n, url: url, digests: map[types.NamespacedName]string{}, failing: map[types.NamespacedName]string{}}
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
@@ -36,6 +36,8 @@ type respaPoller struct {
 	// digests are the last digest seen per ExchangeResource; a resource seen for the first
 	// time is only recorded.
 	digests map[types.NamespacedName]string
+	// failing holds the last error of each mailbox's listing while it fails.
+	failing map[types.NamespacedName]string
 }
 
 // respaBatch is the resources listed with one mailbox's client (one token).
@@ -89,14 +91,20 @@ func (p *respaPoller) poll(ctx context.Context) {
 	for mbKey, b := range p.batches() {
 		digests, err := p.list(ctx, b)
 		if err != nil {
-			if ctx.Err() == nil {
-				p.n.log.Info("Respa poll failed", "instance", p.url, "mailbox", mbKey.String(), "error", err.Error())
+			// Logged when it starts or changes, not at every interval of an outage.
+			if msg := err.Error(); ctx.Err() == nil && p.failing[mbKey] != msg {
+				p.n.log.Info("Respa poll failed; passes for Respa changes wait for the resync interval", "instance", p.url, "mailbox", mbKey.String(), "error", msg)
+				p.failing[mbKey] = msg
 			}
 			// Keep the last digests: the next poll compares against them.
 			for key := range b.rooms {
 				seen[key] = true
 			}
 			continue
+		}
+		if _, was := p.failing[mbKey]; was {
+			p.n.log.Info("Respa poll works again", "instance", p.url, "mailbox", mbKey.String())
+			delete(p.failing, mbKey)
 		}
 		for key, r := range b.rooms {
 			seen[key] = true
