@@ -1,13 +1,20 @@
 package demo_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -48,7 +55,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	defer env.Stop()
 	t.Logf("environment up in %s", time.Since(began).Round(time.Millisecond))
-	e := &e2e{Env: env, ctx: ctx, instance: backend.Instance(env.RespaURL + "/v1/")}
+	e := &e2e{Env: env, ctx: ctx, instance: backend.Instance(env.RespaURL + "/v1/"), instances: map[string]string{}}
 
 	steps := []struct {
 		name string
@@ -60,6 +67,7 @@ func TestEndToEnd(t *testing.T) {
 		{"Idempotence", testIdempotence},
 		{"DryRun", testDryRun},
 		{"UnknownRespaResource", testUnknownRespaResource},
+		{"LostResponses", testLostResponses},
 		{"CrashMidPass", testCrashMidPass},
 	}
 	for _, s := range steps {
@@ -74,8 +82,10 @@ func TestEndToEnd(t *testing.T) {
 type e2e struct {
 	*demo.Env
 	ctx context.Context
-	// instance names the Respa simulator in the stamps of Respa-born events.
-	instance string
+	// instance names the Respa simulator in the stamps of Respa-born events; instances
+	// overrides it for rooms whose mailbox reaches Respa through another URL.
+	instance  string
+	instances map[string]string
 }
 
 // ---- the scenario of `make demo` ----
@@ -471,6 +481,125 @@ func testUnknownRespaResource(t *testing.T, e *e2e) {
 	})
 }
 
+// ---- writes whose answers are lost ----
+
+// testLostResponses puts proxies between the operator and both simulators that let the first
+// creates through and then answer 502 in place of the simulator's reply, as a dropped
+// connection or a gateway timeout would: the booking exists but the operator does not know.
+// The next passes must find those bookings by their identity instead of making them twice.
+func testLostResponses(t *testing.T, e *e2e) {
+	exProxy := newLossyProxy(t, e.ExchangeURL, func(r *http.Request, body []byte) bool {
+		return bytes.Contains(body, []byte("CreateItem"))
+	}, 1)
+	respaProxy := newLossyProxy(t, e.RespaURL, func(r *http.Request, _ []byte) bool {
+		return r.Method == http.MethodPost && r.URL.Path == "/v1/reservation/"
+	}, 2)
+	mb := &v1alpha1.ExchangeMailbox{}
+	if err := e.Client.Get(e.ctx, types.NamespacedName{Namespace: e.Namespace, Name: "city-hall"}, mb); err != nil {
+		t.Fatal(err)
+	}
+	lossy := &v1alpha1.ExchangeMailbox{ObjectMeta: metav1.ObjectMeta{Namespace: e.Namespace, Name: "city-hall-lossy"}, Spec: *mb.Spec.DeepCopy()}
+	lossy.Spec.Exchange.URL = exProxy.URL + "/EWS/Exchange.asmx"
+	lossy.Spec.Respa.URL = respaProxy.URL + "/v1/"
+	if err := e.Client.Create(e.ctx, lossy); err != nil {
+		t.Fatal(err)
+	}
+
+	room := e.addRoom(t, "echo", roomSpec{})
+	e.instances[room.Name] = backend.Instance(lossy.Spec.Respa.URL)
+	const each = 3
+	for i := range each {
+		s := day(9, 9+i, 0)
+		if _, err := e.Exchange.CreateEvent(room.Email, exchangesim.Event{Subject: fmt.Sprintf("Interview %d", i), Start: s, End: s.Add(30 * time.Minute),
+			Organizer: exchangesim.Person{Name: "Alice Andersson", SMTP: "alice@demo.example"}}); err != nil {
+			t.Fatal(err)
+		}
+		s = day(9, 14+i, 0)
+		if _, err := e.Respa.CreateAs(demo.RespaUser, respasim.ReservationRequest{ResourceID: room.ResourceID, Begin: s, End: s.Add(30 * time.Minute),
+			EventSubject: fmt.Sprintf("Consultation %d", i), ReserverName: "Matti Meikäläinen", ReserverEmailAddress: "matti@demo.example"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	created := time.Now()
+	e.createResource(t, room, roomSpec{mailbox: lossy.Name})
+	e.syncUntil(t, room, "in sync through lossy proxies", func() (bool, string) {
+		p := e.crossCheck(t, room)
+		return len(p) == 0, strings.Join(p, "; ")
+	})
+	e.quiesce(t, room)
+	if exProxy.lost() != 1 || respaProxy.lost() != 2 {
+		t.Fatalf("the proxies lost %d Exchange and %d Respa answers, want 1 and 2: the test did not exercise lost answers", exProxy.lost(), respaProxy.lost())
+	}
+	e.checkWhole(t, room, 2*each)
+	t.Logf("in sync and quiet %s after the resource was created", time.Since(created).Round(time.Millisecond))
+
+	// Leave nothing behind that talks through the proxies once they close.
+	for _, o := range []client.Object{e.resource(t, room.Name), lossy} {
+		if err := e.Client.Delete(e.ctx, o); err != nil {
+			t.Errorf("delete %s: %v", o.GetName(), err)
+		}
+	}
+}
+
+// lossyProxy forwards to a simulator and, for the first n requests that match, throws the
+// simulator's answer away and answers 502.
+type lossyProxy struct {
+	URL   string
+	mu    sync.Mutex
+	left  int
+	count int
+}
+
+func newLossyProxy(t *testing.T, target string, match func(*http.Request, []byte) bool, n int) *lossyProxy {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &lossyProxy{left: n}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.FlushInterval = -1 // EWS streaming answers flow as they come
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if !match(r, body) || !p.take() {
+			rp.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		rp.ServeHTTP(rec, r)
+		http.Error(w, "bad gateway: upstream answer lost", http.StatusBadGateway)
+	}))
+	t.Cleanup(func() {
+		// The notifier's EWS stream may still be open through the proxy.
+		srv.CloseClientConnections()
+		srv.Close()
+	})
+	p.URL = srv.URL
+	return p
+}
+
+func (p *lossyProxy) take() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.left == 0 {
+		return false
+	}
+	p.left--
+	p.count++
+	return true
+}
+
+func (p *lossyProxy) lost() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.count
+}
+
 // ---- a manager stopped mid-pass ----
 
 func testCrashMidPass(t *testing.T, e *e2e) {
@@ -578,7 +707,11 @@ func day(days, hour, minute int) time.Time {
 	return time.Date(now.Year(), now.Month(), now.Day()+days, hour, minute, 0, 0, demo.Zone).UTC()
 }
 
-type roomSpec struct{ dryRun bool }
+// roomSpec is what differs between the ExchangeResources of the subtests.
+type roomSpec struct {
+	dryRun  bool
+	mailbox string // default city-hall
+}
 
 // room returns a room this test added (or one of the scenario's).
 func (e *e2e) room(name string) demo.Room {
@@ -605,10 +738,14 @@ func (e *e2e) addRoom(t *testing.T, name string, _ roomSpec) demo.Room {
 
 func (e *e2e) createResource(t *testing.T, r demo.Room, spec roomSpec) {
 	t.Helper()
+	mailbox := spec.mailbox
+	if mailbox == "" {
+		mailbox = "city-hall"
+	}
 	res := &v1alpha1.ExchangeResource{
 		ObjectMeta: metav1.ObjectMeta{Namespace: e.Namespace, Name: r.Name},
 		Spec: v1alpha1.ExchangeResourceSpec{
-			MailboxRef:     v1alpha1.LocalObjectReference{Name: "city-hall"},
+			MailboxRef:     v1alpha1.LocalObjectReference{Name: mailbox},
 			Exchange:       v1alpha1.ResourceExchange{Email: r.Email},
 			Respa:          v1alpha1.ResourceRespa{ResourceID: r.ResourceID},
 			ResyncInterval: metav1.Duration{Duration: time.Hour},
@@ -722,11 +859,18 @@ func active(r respasim.Reservation) bool {
 	return r.State != respasim.StateCancelled && r.State != respasim.StateDenied
 }
 
+func (e *e2e) instanceOf(room demo.Room) string {
+	if in, ok := e.instances[room.Name]; ok {
+		return in
+	}
+	return e.instance
+}
+
 // mirrorOf finds the event that mirrors a Respa-born reservation, by the identity the sync
 // engine gives it.
 func (e *e2e) mirrorOf(t *testing.T, room demo.Room, r respasim.Reservation) (exchangesim.ItemInfo, bool) {
 	t.Helper()
-	uid := syncengine.RespaUID(e.instance, fmt.Sprint(r.ID))
+	uid := syncengine.RespaUID(e.instanceOf(room), fmt.Sprint(r.ID))
 	for _, it := range e.view(t, room) {
 		if it.UID == uid {
 			return it, true
@@ -756,7 +900,8 @@ func (e *e2e) crossCheck(t *testing.T, room demo.Room, refused ...string) []stri
 		if k, ok := syncengine.ParseMarker(r.Comments); ok {
 			linked[k] = append(linked[k], r)
 		} else {
-			linked[syncengine.EventKey(syncengine.RespaUID(e.instance, fmt.Sprint(r.ID)))] = append(linked[syncengine.EventKey(syncengine.RespaUID(e.instance, fmt.Sprint(r.ID)))], r)
+			k := syncengine.EventKey(syncengine.RespaUID(e.instanceOf(room), fmt.Sprint(r.ID)))
+			linked[k] = append(linked[k], r)
 		}
 	}
 	keys := map[syncengine.EventKey]bool{}
