@@ -192,7 +192,20 @@ func (e *Env) StartManager() error {
 	e.cancel = cancel
 	e.done = make(chan error, 1)
 	go func() { e.done <- mgr.Start(mctx) }()
-	return nil
+	// Return once the manager serves (metrics listen, caches synced, controllers started), so
+	// that callers can scrape or watch it right away.
+	select {
+	case <-mgr.Elected():
+		return nil
+	case err := <-e.done:
+		e.done <- err
+		e.cancel = nil
+		cancel()
+		return fmt.Errorf("start manager: %w", err)
+	case <-time.After(60 * time.Second):
+		_ = e.StopManager()
+		return errors.New("start manager: not running after 60s")
+	}
 }
 
 // StopManager stops the manager as a crash would reach it: passes in flight lose their
