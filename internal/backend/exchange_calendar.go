@@ -145,6 +145,21 @@ func (c *ExchangeCalendar) LookupEvents(ctx context.Context, refs []syncengine.E
 			}
 		}
 	}
+	// Creates whose outcome is unknown (no ItemId was ever recorded): the event, if it was
+	// made, carries the deterministic UID, and a complete listing of the window it was made in
+	// would have shown it. Not in this pass's listing means it was never made.
+	for i, r := range refs {
+		if r.ItemID != "" || out[i].Event != nil || c.listed == nil {
+			continue
+		}
+		if e, ok := c.listed[syncengine.KeyOf(r.UID, r.RecurrenceID)]; ok {
+			out[i].Event = &e
+			continue
+		}
+		if r.RecurrenceID.IsZero() {
+			out[i].Gone = true
+		}
+	}
 	// Occurrences whose ItemId no longer resolves: look for UID and recurrence id in a view
 	// around the original start.
 	for i, r := range refs {

@@ -292,3 +292,37 @@ func BenchmarkPass(b *testing.B) {
 		b.ReportMetric(float64(d.exchangeWrites+int(d.respaWrites))/float64(b.N), "writes/op")
 	})
 }
+
+// A create whose answer was lost (the connection dropped) is looked up on the next pass by its
+// identity; not found, it is made again, exactly once.
+func TestPassRedoesACreateWhoseAnswerWasLost(t *testing.T) {
+	r := newRig(t)
+	r.seedRespa(t, 3)
+	ctx := context.Background()
+	if err := r.ex.InjectFault(exchangesim.Fault{Operation: "CreateItem", Kind: "Drop", Times: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := syncengine.Run(ctx, r.pass); err == nil {
+		t.Log("first pass completed despite the dropped CreateItem")
+	}
+	for i := 0; i < 3; i++ {
+		if _, err := syncengine.Run(ctx, r.pass); err != nil {
+			t.Fatalf("pass %d: %v", i+2, err)
+		}
+	}
+	items, err := r.ex.Items(r.room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perUID := map[string]int{}
+	for _, it := range items {
+		perUID[it.UID]++
+	}
+	if len(items) != 3 || len(perUID) != 3 {
+		t.Fatalf("room holds %d events with %d distinct UIDs after the lost answer; want 3 and 3", len(items), len(perUID))
+	}
+	rep, err := syncengine.Run(ctx, r.pass)
+	if err != nil || rep.Writes() != 0 || rep.Skipped != 0 {
+		t.Errorf("settled pass: %v, %d writes, %d skipped; want none", err, rep.Writes(), rep.Skipped)
+	}
+}
