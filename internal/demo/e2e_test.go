@@ -41,6 +41,9 @@ import (
 // each one after the demo scenario works on rooms of its own.
 func TestEndToEnd(t *testing.T) {
 	assets := filepath.Join(testenv.ModuleRoot(t), "bin", "k8s")
+	if v := os.Getenv("KUBEBUILDER_ASSETS"); v != "" {
+		assets = v
+	}
 	if _, err := os.Stat(filepath.Join(assets, "kube-apiserver")); err != nil {
 		testenv.Skip(t, testenv.Envtest, "no kube-apiserver in %s (run `make tools`); skipping the end-to-end tests", assets)
 	}
