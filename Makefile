@@ -58,6 +58,10 @@ test: tools verify vet ## Run every test, envtest ones on a real kube-apiserver 
 bench: ## Run the benchmarks once and print their numbers.
 	go test -run '^$$' -bench . -benchmem -benchtime 1x ./... 2>&1 | grep -E '^(Benchmark|ok|FAIL|---)' 
 
+.PHONY: bench-latency
+bench-latency: tools build ## Load harness: change latency both ways over 200 rooms with 20 ms simulator latency.
+	go run ./cmd/bench-latency -assets $(KUBEBUILDER_ASSETS) -manager $(BIN)/manager $(BENCH_LATENCY_FLAGS)
+
 ##@ Running
 
 .PHONY: build

@@ -35,7 +35,7 @@ type Clients struct {
 type Factory struct {
 	// Wrap, when set, wraps every transport (the instrumented transport for metrics).
 	Wrap func(backend string, rt http.RoundTripper) http.RoundTripper
-	// RespaRateLimit is requests per second per Respa instance; 0 means 10.
+	// RespaRateLimit is requests per second per Respa instance; 0 means 25.
 	RespaRateLimit float64
 	Logger         logr.Logger
 
@@ -166,7 +166,7 @@ func (f *Factory) limiter(base string) *rate.Limiter {
 	}
 	rps := f.RespaRateLimit
 	if rps <= 0 {
-		rps = 10
+		rps = 25
 	}
 	l := respa.NewLimiter(rps, int(rps)*2)
 	f.limiters[base] = l

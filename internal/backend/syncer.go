@@ -33,9 +33,20 @@ type Syncer struct {
 	Ledgers func(*v1alpha1.ExchangeResource) syncengine.LedgerStore
 
 	mu      sync.Mutex
-	names   map[string]*syncengine.NameCache // per mailbox: EX addresses resolved once
-	details map[string]*DetailCache          // per room: GetItem details by ChangeKey
+	names     map[string]*syncengine.NameCache // per mailbox: EX addresses resolved once
+	details   map[string]*DetailCache          // per room: GetItem details by ChangeKey
+	resources map[string]cachedResource        // Respa resources by API root and id
 }
+
+// cachedResource is a Respa resource read recently: its name and unit change rarely, so a
+// pass does not read it every time.
+type cachedResource struct {
+	resource respa.Resource
+	read     time.Time
+}
+
+// resourceTTL is how long a Respa resource's name and unit are reused.
+const resourceTTL = 10 * time.Minute
 
 var _ controllers.Syncer = (*Syncer)(nil)
 
@@ -89,7 +100,7 @@ func (s *Syncer) Sync(ctx context.Context, req controllers.SyncRequest) (control
 // options turns the spec into the engine's options; a resource Respa does not know, or a
 // time zone Go does not know, stalls the resource.
 func (s *Syncer) options(ctx context.Context, clients *Clients, res *v1alpha1.ExchangeResource, mb *v1alpha1.ExchangeMailbox) (syncengine.Options, error) {
-	resource, err := clients.Respa.GetResource(ctx, res.Spec.Respa.ResourceID)
+	resource, err := s.respaResource(ctx, clients.Respa, mb.Spec.Respa.URL, res.Spec.Respa.ResourceID)
 	if err != nil {
 		if errors.Is(err, respa.ErrNotFound) {
 			return syncengine.Options{}, &controllers.StallingError{Reason: v1alpha1.RespaResourceNotFoundReason,
@@ -277,6 +288,27 @@ func result(res *v1alpha1.ExchangeResource, rep syncengine.Report, describe func
 		out.Summary = strings.Join(parts, ", ")
 	}
 	return out
+}
+
+func (s *Syncer) respaResource(ctx context.Context, c *respa.Client, base, id string) (respa.Resource, error) {
+	key := base + "\x00" + id
+	s.mu.Lock()
+	cached, ok := s.resources[key]
+	s.mu.Unlock()
+	if ok && time.Since(cached.read) < resourceTTL {
+		return cached.resource, nil
+	}
+	r, err := c.GetResource(ctx, id)
+	if err != nil {
+		return r, err
+	}
+	s.mu.Lock()
+	if s.resources == nil {
+		s.resources = map[string]cachedResource{}
+	}
+	s.resources[key] = cachedResource{resource: r, read: time.Now()}
+	s.mu.Unlock()
+	return r, nil
 }
 
 func (s *Syncer) ledger(res *v1alpha1.ExchangeResource) syncengine.LedgerStore {

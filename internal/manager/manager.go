@@ -51,6 +51,9 @@ type Options struct {
 	Checker controllers.EndpointChecker
 	// Notify tunes the Exchange notifications and the Respa poller (intervals, debounce).
 	Notify notify.Options
+	// RespaRateLimit is the client-side limit of requests per second to each Respa instance,
+	// shared by all its resources and the poller; 0 means 25.
+	RespaRateLimit float64
 	// DisableNotifications leaves passes to the resync interval, spec changes and requestedAt.
 	DisableNotifications bool
 	Logger               logr.Logger
@@ -91,6 +94,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 	}
 
 	factory := backend.NewFactory(opts.Logger.WithName("backend"))
+	factory.RespaRateLimit = opts.RespaRateLimit
 	checker := opts.Checker
 	if checker == nil {
 		checker = &backend.Checker{Factory: factory}
