@@ -32,7 +32,7 @@ type Syncer struct {
 	// Ledgers gives a resource's ledger store; nil means a ConfigMap the resource owns.
 	Ledgers func(*v1alpha1.ExchangeResource) syncengine.LedgerStore
 
-	mu      sync.Mutex
+	mu        sync.Mutex
 	names     map[string]*syncengine.NameCache // per mailbox: EX addresses resolved once
 	details   map[string]*DetailCache          // per room: GetItem details by ChangeKey
 	resources map[string]cachedResource        // Respa resources by API root and id
