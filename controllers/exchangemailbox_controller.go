@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	v1alpha1 "github.com/respa-exchange/respa-exchange-operator/api/v1alpha1"
+	"github.com/respa-exchange/respa-exchange-operator/internal/metrics"
 )
 
 const (
@@ -107,8 +108,11 @@ func mailboxOfResource(_ context.Context, o client.Object) []reconcile.Request {
 func (r *ExchangeMailboxReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
 	mb := &v1alpha1.ExchangeMailbox{}
 	if err := r.Get(ctx, req.NamespacedName, mb); err != nil {
-		if client.IgnoreNotFound(err) == nil && r.Credentials != nil {
-			r.Credentials.Forget(req.NamespacedName)
+		if client.IgnoreNotFound(err) == nil {
+			if r.Credentials != nil {
+				r.Credentials.Forget(req.NamespacedName)
+			}
+			metrics.ForgetStream(req.Namespace, req.Name)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -129,6 +133,13 @@ func (r *ExchangeMailboxReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	}
 	if r.Feed != nil {
 		mb.Status.Stream = r.Feed.MailboxStream(req.NamespacedName)
+		if st := mb.Status.Stream; st != nil {
+			mode := metrics.StreamPolling
+			if st.Mode == "Streaming" {
+				mode = metrics.StreamStreaming
+			}
+			metrics.SetStreamState(mb.Namespace, mb.Name, mode)
+		}
 	}
 	if mb.Spec.Suspend {
 		setCondition(mb, v1alpha1.ReadyCondition, metav1.ConditionFalse, v1alpha1.SuspendedReason, "reconciliation is suspended (spec.suspend)")

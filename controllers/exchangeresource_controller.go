@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	v1alpha1 "github.com/respa-exchange/respa-exchange-operator/api/v1alpha1"
+	"github.com/respa-exchange/respa-exchange-operator/internal/metrics"
 )
 
 // Syncer runs one sync pass for a resource: list both sides in the window, plan, write, keep
@@ -130,8 +131,11 @@ func (mailboxReadinessChanged) Update(e event.UpdateEvent) bool {
 func (r *ExchangeResourceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
 	res := &v1alpha1.ExchangeResource{}
 	if err := r.Get(ctx, req.NamespacedName, res); err != nil {
-		if client.IgnoreNotFound(err) == nil && r.Feed != nil {
-			r.Feed.Untrack(req.NamespacedName)
+		if client.IgnoreNotFound(err) == nil {
+			if r.Feed != nil {
+				r.Feed.Untrack(req.NamespacedName)
+			}
+			metrics.Forget(req.Namespace, req.Name)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}

@@ -92,11 +92,12 @@ func TestMetricsMoveWhenASyncHappens(t *testing.T) {
 	for {
 		samples = scrape(t, url)
 		if sum(samples, "respa_exchange_last_successful_sync_timestamp_seconds", `name="aurora"`) > 0 &&
-			sum(samples, "respa_exchange_last_successful_sync_timestamp_seconds", `name="boreal"`) > 0 {
+			sum(samples, "respa_exchange_last_successful_sync_timestamp_seconds", `name="boreal"`) > 0 &&
+			sum(samples, "respa_exchange_stream_streaming", `mailbox="city-hall"`) > 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no successful sync of both rooms in the metrics after 60s:\n%v", samples)
+			t.Fatalf("no successful sync of both rooms, or no stream, in the metrics after 60s:\n%v", samples)
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
@@ -111,6 +112,7 @@ func TestMetricsMoveWhenASyncHappens(t *testing.T) {
 		{"events created in Exchange", sum(samples, "respa_exchange_sync_writes_total", `side="exchange"`, `verb="create"`)},
 		{"successful passes", sum(samples, "respa_exchange_sync_pass_duration_seconds_count", `result="success"`)},
 		{"the refused overlap", sum(samples, "respa_exchange_sync_item_failures_total", `reason="Rejected/Overlap"`)},
+		{"the mailbox's stream is up", sum(samples, "respa_exchange_stream_streaming", `mailbox="city-hall"`)},
 	}
 	for _, c := range checks {
 		if c.value <= 0 {
