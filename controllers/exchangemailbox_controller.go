@@ -86,16 +86,7 @@ func (r *ExchangeMailboxReconciler) SetupWithManager(ctx context.Context, mgr ct
 }
 
 func (r *ExchangeMailboxReconciler) mailboxesForSecret(ctx context.Context, o client.Object) []reconcile.Request {
-	var list v1alpha1.ExchangeMailboxList
-	if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{secretNamesIndex: o.GetName()}); err != nil {
-		log.FromContext(ctx).Error(err, "list mailboxes for secret", "secret", o.GetName())
-		return nil
-	}
-	reqs := make([]reconcile.Request, 0, len(list.Items))
-	for _, mb := range list.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: mb.Namespace, Name: mb.Name}})
-	}
-	return reqs
+	return requestsByIndex(ctx, r.Client, &v1alpha1.ExchangeMailboxList{}, o.GetNamespace(), secretNamesIndex, o.GetName())
 }
 
 // mailboxOfResource enqueues the mailbox a resource uses, so its resource count stays right.

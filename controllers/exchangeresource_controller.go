@@ -16,7 +16,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
@@ -96,16 +95,7 @@ func (r *ExchangeResourceReconciler) SetupWithManager(ctx context.Context, mgr c
 }
 
 func (r *ExchangeResourceReconciler) resourcesOfMailbox(ctx context.Context, o client.Object) []reconcile.Request {
-	var list v1alpha1.ExchangeResourceList
-	if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{mailboxRefIndex: o.GetName()}); err != nil {
-		log.FromContext(ctx).Error(err, "list resources of mailbox", "mailbox", o.GetName())
-		return nil
-	}
-	reqs := make([]reconcile.Request, 0, len(list.Items))
-	for _, res := range list.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: res.Namespace, Name: res.Name}})
-	}
-	return reqs
+	return requestsByIndex(ctx, r.Client, &v1alpha1.ExchangeResourceList{}, o.GetNamespace(), mailboxRefIndex, o.GetName())
 }
 
 // mailboxReadinessChanged passes mailbox events that can change what its resources do: creation,
