@@ -67,6 +67,11 @@ func recordReadyTransition(rec events.EventRecorder, obj conditioned, before *me
 		rec.Eventf(obj, nil, corev1.EventTypeNormal, ready.Reason, "Ready", "%s", ready.Message)
 		return
 	}
+	if ready.Reason == v1alpha1.MailboxNotReadyReason && before == nil {
+		// A resource created with (or before) its mailbox: the mailbox's own Events say
+		// what is wrong with it, and this resource starts as soon as it is Ready.
+		return
+	}
 	rec.Eventf(obj, nil, corev1.EventTypeWarning, ready.Reason, "NotReady", "%s", ready.Message)
 }
 

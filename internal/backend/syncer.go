@@ -276,7 +276,7 @@ func result(res *v1alpha1.ExchangeResource, rep syncengine.Report, describe func
 		var parts []string
 		add := func(n int, what string) {
 			if n > 0 {
-				parts = append(parts, fmt.Sprintf("%s %d", what, n))
+				parts = append(parts, fmt.Sprintf("%d %s", n, what))
 			}
 		}
 		add(rep.Respa.Creates, "created in Respa")
