@@ -325,6 +325,9 @@ func (r *ExchangeResourceReconciler) finish(res *v1alpha1.ExchangeResource, err 
 	if c.Failed > 0 {
 		msg += fmt.Sprintf(", %d failed", c.Failed)
 	}
+	if c.Skipped > 0 {
+		msg += fmt.Sprintf(", %d skipped", c.Skipped)
+	}
 	setCondition(res, v1alpha1.ReadyCondition, metav1.ConditionTrue, v1alpha1.SucceededReason, msg)
 	return ctrl.Result{RequeueAfter: jitter(interval)}
 }

@@ -263,6 +263,11 @@ type SyncCounts struct {
 	// Failed items in the last pass.
 	// +optional
 	Failed int32 `json:"failed,omitempty"`
+	// Skipped items the last pass saw and deliberately left alone: a deletion the deletion
+	// policy keeps, an item in the past, an organizer not resolved yet, a create whose
+	// outcome is still being confirmed.
+	// +optional
+	Skipped int32 `json:"skipped,omitempty"`
 }
 
 // WriteCounts are the writes of one pass on one side.

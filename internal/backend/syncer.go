@@ -249,6 +249,7 @@ func result(res *v1alpha1.ExchangeResource, rep syncengine.Report, describe func
 			Exchange:          v1alpha1.WriteCounts{Created: int32(rep.Exchange.Creates), Updated: int32(rep.Exchange.Updates), Deleted: int32(rep.Exchange.Deletes)},
 			Respa:             v1alpha1.WriteCounts{Created: int32(rep.Respa.Creates), Updated: int32(rep.Respa.Updates), Deleted: int32(rep.Respa.Deletes)},
 			Failed:            int32(rep.FailedCount),
+			Skipped:           int32(rep.Skipped),
 		},
 		Changed: rep.Writes() > 0,
 	}

@@ -116,3 +116,30 @@ func asStalling(err error, target **controllers.StallingError) bool {
 	}
 	return ok
 }
+
+func TestSyncerReportsWhatThePolicyKeeps(t *testing.T) {
+	r := newRig(t)
+	r.seedExchange(t, 2)
+	s := newSyncer(r)
+	res := rigResourceObject(r)
+	res.Spec.DeletionPolicy = v1alpha1.DeletionNone
+	ctx := context.Background()
+	req := controllers.SyncRequest{Resource: res, Mailbox: r.mb, Credentials: r.creds}
+	if out, err := s.Sync(ctx, req); err != nil || out.Counts.Respa.Created != 2 {
+		t.Fatalf("import: %v, %+v", err, out.Counts)
+	}
+	items, err := r.ex.Items(r.room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.ex.DeleteEvent(r.room, items[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.Sync(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Counts.Respa.Deleted != 0 || out.Counts.Skipped == 0 {
+		t.Errorf("deletion policy None: %d cancelled, %d skipped; want 0 and the kept deletion counted", out.Counts.Respa.Deleted, out.Counts.Skipped)
+	}
+}
