@@ -50,8 +50,12 @@ verify: manifests generate docs ## Fail when generated files are stale or code i
 	@test -z "$$(git ls-files --others --exclude-standard -- config api)" || { echo "untracked generated files:"; git ls-files --others --exclude-standard -- config api; exit 1; }
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "not gofmt'ed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 
+.PHONY: deps
+deps: ## Install the Debian packages some tests use (xmllint, python3-exchangelib) when missing.
+	hack/install-deps.sh
+
 .PHONY: test
-test: tools verify vet ## Run every test, envtest ones on a real kube-apiserver and etcd.
+test: deps tools verify vet ## Run every test, envtest ones on a real kube-apiserver and etcd.
 	go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: bench
