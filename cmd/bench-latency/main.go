@@ -164,6 +164,7 @@ func run(ctx context.Context, o options) error {
 	// Quiet period: a pass in flight from the start finishes before measuring.
 	time.Sleep(3 * time.Second)
 
+	passes0, passTime0, _ := passStats(metricsAddr)
 	cpu0, _ := procCPU(mgr.Process.Pid)
 	exBefore, rsBefore := h.ex.Counters(), h.rs.Counters()
 	respaBefore := h.reservationVersions()
@@ -179,8 +180,9 @@ func run(ctx context.Context, o options) error {
 	rsReq := apiRequests(rsAfter) - apiRequests(rsBefore)
 	fmt.Printf("requests per minute: Exchange %.0f, Respa %.0f\n", float64(exReq)/minutes, float64(rsReq)/minutes)
 	fmt.Printf("writes on rooms with no change: Exchange %d, Respa %d\n", h.exchangeWritesOnQuietRooms(exBefore, exAfter, res.touchedRespa), h.respaWritesOnQuietRooms(respaBefore, res.touchedExchange))
-	if n, total, err := passStats(metricsAddr); err == nil && n > 0 {
-		fmt.Printf("passes: %.0f (%.1f/s), mean duration %s\n", n, n/res.elapsed.Seconds(), time.Duration(total/n*float64(time.Second)).Round(time.Millisecond))
+	if n, total, err := passStats(metricsAddr); err == nil && n > passes0 {
+		n, total = n-passes0, total-passTime0
+		fmt.Printf("passes while editing: %.0f (%.1f per edit), mean duration %s\n", n, n/float64(len(res.toRespa)+len(res.toExchange)+res.lostE2R+res.lostR2E), time.Duration(total/n*float64(time.Second)).Round(time.Millisecond))
 	}
 	rss, _ := procPeakRSS(mgr.Process.Pid)
 	fmt.Printf("manager: CPU %.1fs over %s (%.1f%% of a core), peak RSS %d MiB\n", (cpu1 - cpu0).Seconds(), res.elapsed.Round(time.Second), 100*(cpu1-cpu0).Seconds()/res.elapsed.Seconds(), rss>>20)

@@ -21,6 +21,8 @@ type ExchangeCalendar struct {
 	// ItemId and ChangeKey: a ChangeKey moves on every change, so a hit is always current and
 	// a pass over an unchanged calendar reads nothing but the view.
 	Details *DetailCache
+	// Writes records what this calendar writes, so its notifications are known as echoes.
+	Writes *OwnWrites
 
 	// listed remembers this pass's events by key, to describe failed items to a person.
 	listed map[syncengine.EventKey]syncengine.Event
@@ -214,11 +216,11 @@ func (c *ExchangeCalendar) CreateEvents(ctx context.Context, events []syncengine
 	if err != nil {
 		return nil, fmt.Errorf("create events in %s: %w", c.Room, err)
 	}
-	return results(events, outcomes), nil
+	return c.results(events, outcomes), nil
 }
 
 // results pairs the written events with EWS's per-item outcomes, in order.
-func results(events []syncengine.Event, outcomes []ews.Outcome) []syncengine.EventResult {
+func (c *ExchangeCalendar) results(events []syncengine.Event, outcomes []ews.Outcome) []syncengine.EventResult {
 	res := make([]syncengine.EventResult, len(events))
 	for i := range events {
 		if i >= len(outcomes) {
@@ -232,6 +234,7 @@ func results(events []syncengine.Event, outcomes []ews.Outcome) []syncengine.Eve
 		}
 		e := events[i]
 		e.ItemID, e.ChangeKey = o.ItemID.ID, o.ItemID.ChangeKey
+		c.Writes.Wrote(e.ItemID, e.ChangeKey)
 		res[i].Event = &e
 	}
 	return res
@@ -266,7 +269,7 @@ func (c *ExchangeCalendar) UpdateEvents(ctx context.Context, updates []syncengin
 	for i, u := range updates {
 		events[i] = u.Event
 	}
-	return results(events, outcomes), nil
+	return c.results(events, outcomes), nil
 }
 
 // DeleteEvents deletes events; one that is already gone counts as deleted.
@@ -287,6 +290,8 @@ func (c *ExchangeCalendar) DeleteEvents(ctx context.Context, refs []syncengine.E
 		case outcomes[i].Gone:
 		case outcomes[i].Err != nil:
 			errs[i] = itemError(outcomes[i].Err)
+		default:
+			c.Writes.Deleted(ids[i])
 		}
 	}
 	return errs, nil

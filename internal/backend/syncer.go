@@ -29,6 +29,8 @@ type Syncer struct {
 	Client  client.Client
 	Reader  client.Reader
 	Now     func() time.Time
+	// Writes, when set, learns every Exchange write, for the notifier to recognise echoes.
+	Writes *OwnWrites
 	// Ledgers gives a resource's ledger store; nil means a ConfigMap the resource owns.
 	Ledgers func(*v1alpha1.ExchangeResource) syncengine.LedgerStore
 
@@ -68,7 +70,7 @@ func (s *Syncer) Sync(ctx context.Context, req controllers.SyncRequest) (control
 	case v1alpha1.NotificationsSendToAllAndSaveCopy:
 		send = ews.SendToAllAndSaveCopy
 	}
-	calendar := &ExchangeCalendar{Client: clients.EWS, Room: res.Spec.Exchange.Email, Send: send, Details: s.detailCache(res.Spec.Exchange.Email)}
+	calendar := &ExchangeCalendar{Client: clients.EWS, Room: res.Spec.Exchange.Email, Send: send, Details: s.detailCache(res.Spec.Exchange.Email), Writes: s.Writes}
 	pass := syncengine.Pass{
 		Exchange: calendar,
 		Respa:    &RespaReservations{Client: clients.Respa, ResourceID: res.Spec.Respa.ResourceID},

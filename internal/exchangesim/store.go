@@ -141,10 +141,11 @@ type mailbox struct {
 // change is one entry of a mailbox's change log, used by SyncFolderItems and
 // by the notification fan-out.
 type change struct {
-	seq    int64
-	kind   string // Created, Modified, Deleted
-	itemID string
-	at     time.Time
+	seq       int64
+	kind      string // Created, Modified, Deleted
+	itemID    string
+	changeKey string // the item's ChangeKey after the change, as notifications report it
+	at        time.Time
 }
 
 type tombstone struct{ createdSeq, deletedSeq int64 }
@@ -230,9 +231,9 @@ func x500For(smtp string) string {
 }
 
 // record appends to the change log and fans the change out. Callers hold mu.
-func (s *store) record(mb *mailbox, kind, id string) change {
+func (s *store) record(mb *mailbox, kind, id, changeKey string) change {
 	s.seq++
-	c := change{seq: s.seq, kind: kind, itemID: id, at: s.now().UTC()}
+	c := change{seq: s.seq, kind: kind, itemID: id, changeKey: changeKey, at: s.now().UTC()}
 	mb.log = append(mb.log, c)
 	if s.notify != nil {
 		s.notify(mb, c)
@@ -301,7 +302,7 @@ func (s *store) createItem(mb *mailbox, f Fields, rec *Recurrence, uid string) *
 		recurrence: rec, exceptions: map[int64]*exception{}, deleted: map[int64]bool{}}
 	s.byID[it.id()] = it
 	mb.items[it.id()] = it
-	c := s.record(mb, "Created", it.id())
+	c := s.record(mb, "Created", it.id(), it.changeKey())
 	it.createdSeq = c.seq
 	return it
 }
@@ -310,13 +311,13 @@ func (s *store) createItem(mb *mailbox, f Fields, rec *Recurrence, uid string) *
 func (s *store) touch(it *item) {
 	it.version++
 	it.modified = s.now().UTC()
-	s.record(it.mailbox, "Modified", it.id())
+	s.record(it.mailbox, "Modified", it.id(), it.changeKey())
 }
 
 func (s *store) deleteItem(it *item) {
 	delete(s.byID, it.id())
 	delete(it.mailbox.items, it.id())
-	c := s.record(it.mailbox, "Deleted", it.id())
+	c := s.record(it.mailbox, "Deleted", it.id(), it.changeKey())
 	it.mailbox.gone[it.id()] = tombstone{createdSeq: it.createdSeq, deletedSeq: c.seq}
 }
 

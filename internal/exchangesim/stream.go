@@ -16,6 +16,7 @@ import (
 type event struct {
 	kind      string // CreatedEvent, ModifiedEvent, DeletedEvent, FreeBusyChangedEvent
 	itemID    string
+	changeKey string // of the item, after the change
 	folderID  string // set for folder events
 	parentID  string
 	at        time.Time
@@ -70,8 +71,8 @@ func (s *Server) fanOut(mb *mailbox, c change) {
 				sub.queue = append(sub.queue, e)
 			}
 		}
-		add(event{kind: c.kind + "Event", itemID: c.itemID, parentID: mb.folderID, at: c.at})
-		add(event{kind: "FreeBusyChangedEvent", itemID: c.itemID, parentID: mb.folderID, at: c.at})
+		add(event{kind: c.kind + "Event", itemID: c.itemID, changeKey: c.changeKey, parentID: mb.folderID, at: c.at})
+		add(event{kind: "FreeBusyChangedEvent", itemID: c.itemID, changeKey: c.changeKey, parentID: mb.folderID, at: c.at})
 		add(event{kind: "ModifiedEvent", folderID: mb.folderID, parentID: rootFolderID(mb), at: c.at})
 		sub.signal()
 	}
@@ -225,7 +226,11 @@ func writeEvent(n *etree.Element, e event) {
 	} else {
 		it := ev.CreateElement("t:ItemId")
 		it.CreateAttr("Id", e.itemID)
-		it.CreateAttr("ChangeKey", "AAAAAA==")
+		ck := e.changeKey
+		if ck == "" {
+			ck = "AAAAAA=="
+		}
+		it.CreateAttr("ChangeKey", ck)
 	}
 	p := ev.CreateElement("t:ParentFolderId")
 	p.CreateAttr("Id", e.parentID)

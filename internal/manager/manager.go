@@ -100,9 +100,14 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 		checker = &backend.Checker{Factory: factory}
 	}
 	creds := &controllers.CredentialCache{}
+	// The sync passes record what they write to Exchange, and the notifier ignores the
+	// notifications of exactly those versions: our own writes start no pass.
+	writes := &backend.OwnWrites{}
 	var feed controllers.ChangeFeed
 	if !opts.DisableNotifications {
-		n := notify.New(opts.Notify, mailboxClients(factory, creds), opts.Logger.WithName("notify"))
+		notifyOpts := opts.Notify
+		notifyOpts.OwnWrites = writes
+		n := notify.New(notifyOpts, mailboxClients(factory, creds), opts.Logger.WithName("notify"))
 		if err := mgr.Add(n); err != nil {
 			return nil, fmt.Errorf("add notifier: %w", err)
 		}
@@ -122,7 +127,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 	}
 	syncer := opts.Syncer
 	if syncer == nil {
-		syncer = &backend.Syncer{Factory: factory, Client: mgr.GetClient(), Reader: mgr.GetAPIReader()}
+		syncer = &backend.Syncer{Factory: factory, Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Writes: writes}
 	}
 	rr := &controllers.ExchangeResourceReconciler{
 		Client:                  mgr.GetClient(),

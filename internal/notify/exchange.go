@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	v1alpha1 "github.com/respa-exchange/respa-exchange-operator/api/v1alpha1"
+	"github.com/respa-exchange/respa-exchange-operator/internal/backend"
 	"github.com/respa-exchange/respa-exchange-operator/internal/ews"
 )
 
@@ -265,10 +266,8 @@ func (s *supervisor) open(ctx context.Context, g *group) {
 		defer close(done)
 		err := c.EWS.StreamEvents(cctx, g.anchor, ids, s.n.opts.StreamTimeout, func(m ews.StreamMessage) error {
 			delivered.Store(true)
-			for _, nt := range m.Notifications {
-				if email, ok := bySub[nt.SubscriptionID]; ok {
-					s.signalRoom(email)
-				}
+			for _, email := range roomsToSignal(m.Notifications, bySub, s.n.opts.OwnWrites) {
+				s.signalRoom(email)
 			}
 			if len(m.Errors) > 0 && !m.Closed {
 				return m.Errors[0]
@@ -408,4 +407,39 @@ func brief(err error) string {
 		msg = strings.ToValidUTF8(msg[:limit], "") + "..."
 	}
 	return msg
+}
+
+// roomsToSignal picks the rooms a message of notifications should start a pass for. Exchange
+// reports a calendar change as an item event, a free/busy event and a folder event; a room whose
+// item events in this message all report our own writes (the exact ChangeKey a write of ours
+// produced) needs no pass for them. A room with only folder events, or any other item event, does.
+func roomsToSignal(ns []ews.Notification, bySub map[string]string, own *backend.OwnWrites) []string {
+	type seen struct{ items, foreign bool }
+	rooms := map[string]*seen{}
+	var order []string
+	for _, nt := range ns {
+		email, ok := bySub[nt.SubscriptionID]
+		if !ok {
+			continue
+		}
+		r, ok := rooms[email]
+		if !ok {
+			r = &seen{}
+			rooms[email] = r
+			order = append(order, email)
+		}
+		if nt.ItemID.ID != "" {
+			r.items = true
+			if !own.IsEcho(nt) {
+				r.foreign = true
+			}
+		}
+	}
+	out := order[:0]
+	for _, email := range order {
+		if r := rooms[email]; r.foreign || !r.items {
+			out = append(out, email)
+		}
+	}
+	return out
 }

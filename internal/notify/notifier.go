@@ -36,6 +36,9 @@ type Options struct {
 	RetryMin, RetryMax time.Duration
 	// StreamTimeout is the ConnectionTimeout asked of Exchange, 1–30 minutes (default 30m).
 	StreamTimeout time.Duration
+	// OwnWrites, when set, tells the notifications about the operator's own writes, which
+	// start no pass.
+	OwnWrites *backend.OwnWrites
 }
 
 func (o *Options) defaults() {

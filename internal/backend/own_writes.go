@@ -1,0 +1,70 @@
+package backend
+
+import (
+	"sync"
+	"time"
+
+	"github.com/respa-exchange/respa-exchange-operator/internal/ews"
+)
+
+// OwnWrites remembers the Exchange items the operator has just written, with the ChangeKey each
+// write produced, so that the notification Exchange sends about exactly that version is known
+// as the echo of our own write and does not start another pass. A notification with any other
+// ChangeKey is somebody's change and still does.
+type OwnWrites struct {
+	mu sync.Mutex
+	m  map[string]ownWrite
+}
+
+type ownWrite struct {
+	changeKey string
+	deleted   bool
+	at        time.Time
+}
+
+// ownWriteTTL is how long a write is remembered: notifications arrive within seconds.
+const ownWriteTTL = 2 * time.Minute
+
+// Wrote records a create or update that left the item at changeKey.
+func (w *OwnWrites) Wrote(itemID, changeKey string) { w.put(itemID, ownWrite{changeKey: changeKey}) }
+
+// Deleted records a delete.
+func (w *OwnWrites) Deleted(itemID string) { w.put(itemID, ownWrite{deleted: true}) }
+
+func (w *OwnWrites) put(id string, o ownWrite) {
+	if w == nil || id == "" {
+		return
+	}
+	o.at = time.Now()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.m == nil {
+		w.m = map[string]ownWrite{}
+	}
+	if len(w.m) > 10000 {
+		for k, v := range w.m {
+			if time.Since(v.at) > ownWriteTTL {
+				delete(w.m, k)
+			}
+		}
+	}
+	w.m[id] = o
+}
+
+// IsEcho reports whether an item notification reports one of our own writes. Folder
+// notifications (no ItemId) are never echoes: the caller decides what they mean.
+func (w *OwnWrites) IsEcho(n ews.Notification) bool {
+	if w == nil || n.ItemID.ID == "" {
+		return false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	o, ok := w.m[n.ItemID.ID]
+	if !ok || time.Since(o.at) > ownWriteTTL {
+		return false
+	}
+	if n.Kind == ews.EventDeleted {
+		return o.deleted
+	}
+	return !o.deleted && o.changeKey != "" && o.changeKey == n.ItemID.ChangeKey
+}
