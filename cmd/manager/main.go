@@ -30,6 +30,7 @@ func main() {
 	flag.DurationVar(&opts.Notify.RespaPollInterval, "respa-poll-interval", 15*time.Second, "how often each Respa instance is listed for changes")
 	flag.DurationVar(&opts.Notify.ExchangePollInterval, "exchange-poll-interval", 30*time.Second, "how often rooms are synced while their Exchange notifications are down (and in delegate mode)")
 	flag.DurationVar(&opts.Notify.Debounce, "notification-debounce", 500*time.Millisecond, "how long Exchange notifications for a room are gathered into one pass")
+	flag.IntVar(&opts.Notify.MaxConnections, "max-streaming-connections", 10, "streaming connections per ExchangeMailbox (Exchange Online allows 10, Exchange 2013 3); rooms past 200 per connection are polled")
 	flag.Float64Var(&opts.RespaRateLimit, "respa-rate-limit", 25, "requests per second to each Respa instance, shared by all its resources")
 	flag.StringVar(&logLevel, "log-level", "info", "log level: debug, info or error")
 	flag.StringVar(&logFormat, "log-format", "json", "log format: json or console")

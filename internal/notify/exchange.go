@@ -157,6 +157,12 @@ func (s *supervisor) subscribe(ctx context.Context, mb *v1alpha1.ExchangeMailbox
 	failed := false
 	for _, email := range emails {
 		g := s.groupWithSpace(email)
+		if g == nil {
+			// Every connection the server allows is full: the room is polled, and the
+			// reason says so; it gets a subscription when another room leaves.
+			s.lastErr = fmt.Sprintf("the mailbox's %d streaming connections of %d subscriptions each are full", s.n.opts.MaxConnections, maxPerConnection)
+			continue
+		}
 		id, err := c.EWS.Subscribe(ctx, g.anchor, email)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -203,11 +209,16 @@ func (s *supervisor) groupOf(email string) *group {
 	return nil
 }
 
+// groupWithSpace is the first connection with room for another subscription, or a new one
+// anchored on email; nil when the mailbox already has MaxConnections full connections.
 func (s *supervisor) groupWithSpace(email string) *group {
 	for _, g := range s.groups {
 		if len(g.members) < maxPerConnection {
 			return g
 		}
+	}
+	if len(s.groups) >= s.n.opts.MaxConnections {
+		return nil
 	}
 	g := &group{anchor: email, members: map[string]string{}}
 	s.groups = append(s.groups, g)

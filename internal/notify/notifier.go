@@ -36,12 +36,19 @@ type Options struct {
 	RetryMin, RetryMax time.Duration
 	// StreamTimeout is the ConnectionTimeout asked of Exchange, 1–30 minutes (default 30m).
 	StreamTimeout time.Duration
+	// MaxConnections bounds the streaming connections of one mailbox (default 10, Exchange
+	// Online's HangingConnectionLimit; Exchange 2013 allows 3). Rooms past
+	// MaxConnections × 200 subscriptions are polled.
+	MaxConnections int
 	// OwnWrites, when set, tells the notifications about the operator's own writes, which
 	// start no pass.
 	OwnWrites *backend.OwnWrites
 }
 
 func (o *Options) defaults() {
+	if o.MaxConnections <= 0 {
+		o.MaxConnections = 10
+	}
 	if o.ExchangePollInterval <= 0 {
 		o.ExchangePollInterval = 30 * time.Second
 	}

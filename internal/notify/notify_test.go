@@ -458,3 +458,44 @@ func TestRespaPollOutageKeepsTheLastDigests(t *testing.T) {
 	b.rs.ClearFaults()
 	b.waitChanged(t, k, 2*time.Second, "change made during the outage")
 }
+
+func TestConnectionLimitPollsTheRest(t *testing.T) {
+	old := maxPerConnection
+	maxPerConnection = 2
+	t.Cleanup(func() { maxPerConnection = old })
+	b := newBench(t, 5, Options{Debounce: 50 * time.Millisecond, MaxConnections: 2}, exchangesim.Options{})
+	var keys []types.NamespacedName
+	for i := range 5 {
+		keys = append(keys, b.track(i))
+	}
+	// Two connections of two subscriptions: four rooms stream, the fifth is polled and says why.
+	deadline := time.Now().Add(5 * time.Second)
+	var streaming, polled []types.NamespacedName
+	for {
+		streaming, polled = nil, nil
+		for _, k := range keys {
+			switch s := b.n.ResourceStream(k); {
+			case s != nil && s.Mode == ModeStreaming:
+				streaming = append(streaming, k)
+			case s != nil && s.Mode == ModePolling:
+				polled = append(polled, k)
+			}
+		}
+		if len(streaming) == 4 && len(polled) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d streaming and %d polled rooms, want 4 and 1", len(streaming), len(polled))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if msg := b.n.ResourceStream(polled[0]).Message; !strings.Contains(msg, "2 streaming connections") {
+		t.Errorf("polled room's message %q does not say the connections are full", msg)
+	}
+	if n := b.ex.Counters().ByOperation["Subscribe"]; n > 4 {
+		t.Errorf("%d Subscribe calls for 4 subscriptions", n)
+	}
+	// A streaming room leaves: the polled one takes its place.
+	b.n.Untrack(streaming[0])
+	b.waitMode(t, polled[0], ModeStreaming, 5*time.Second)
+}
