@@ -1,10 +1,15 @@
 package backend
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/respa-exchange/respa-exchange-operator/internal/ews"
+	"github.com/respa-exchange/respa-exchange-operator/internal/respa"
 )
 
 // OwnWrites remembers the Exchange items the operator has just written, with the ChangeKey each
@@ -67,4 +72,43 @@ func (w *OwnWrites) IsEcho(n ews.Notification) bool {
 		return o.deleted
 	}
 	return !o.deleted && o.changeKey != "" && o.changeKey == n.ItemID.ChangeKey
+}
+
+// respaKey keeps Respa reservations apart from Exchange ItemIds in the same log.
+func respaKey(id int64) string { return "respa:" + strconv.FormatInt(id, 10) }
+
+// RespaWrote records a reservation as Respa stored it after our create or update.
+func (w *OwnWrites) RespaWrote(r respa.Reservation) {
+	w.put(respaKey(r.ID), ownWrite{changeKey: ReservationHash(r)})
+}
+
+// RespaCancelled records our cancellation of a reservation.
+func (w *OwnWrites) RespaCancelled(id int64) { w.put(respaKey(id), ownWrite{deleted: true}) }
+
+// IsRespaEcho reports whether a listed reservation is exactly as our last write left it:
+// the same synced fields, or cancelled by us.
+func (w *OwnWrites) IsRespaEcho(r respa.Reservation) bool {
+	if w == nil {
+		return false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	o, ok := w.m[respaKey(r.ID)]
+	if !ok || time.Since(o.at) > ownWriteTTL {
+		return false
+	}
+	if o.deleted {
+		return r.State == respa.StateCancelled
+	}
+	return o.changeKey == ReservationHash(r)
+}
+
+// ReservationHash hashes the fields of a reservation that a sync carries to Exchange: id,
+// begin, end, state, subject, description, reserver and comments.
+func ReservationHash(r respa.Reservation) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%d\x00%s\x00%s\x00%s\x00%q\x00%q\x00%q\x00%q\x00%q\x00%q\x00%q",
+		r.ID, r.Begin.UTC().Format(time.RFC3339Nano), r.End.UTC().Format(time.RFC3339Nano), r.State,
+		r.EventSubject, r.EventDescription, r.ReserverName, r.ReserverEmailAddress, r.ReserverPhoneNumber, r.HostName, r.Comments)
+	return hex.EncodeToString(h.Sum(nil)[:16])
 }

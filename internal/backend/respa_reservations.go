@@ -14,6 +14,8 @@ import (
 type RespaReservations struct {
 	Client     *respa.Client
 	ResourceID string
+	// Writes records what this resource writes, so the poller knows its own echoes.
+	Writes *OwnWrites
 }
 
 var _ syncengine.RespaReservations = (*RespaReservations)(nil)
@@ -65,6 +67,7 @@ func (r *RespaReservations) Create(ctx context.Context, res syncengine.Reservati
 	if err != nil {
 		return syncengine.Reservation{}, rejection(err)
 	}
+	r.Writes.RespaWrote(got)
 	return toReservation(&got), nil
 }
 
@@ -75,6 +78,7 @@ func (r *RespaReservations) Update(ctx context.Context, u syncengine.Reservation
 	if err != nil {
 		return syncengine.Reservation{}, rejection(err)
 	}
+	r.Writes.RespaWrote(got)
 	return toReservation(&got), nil
 }
 
@@ -87,6 +91,7 @@ func (r *RespaReservations) Cancel(ctx context.Context, s string) error {
 	if _, err := r.Client.CancelReservation(ctx, id); err != nil {
 		return rejection(err)
 	}
+	r.Writes.RespaCancelled(id)
 	return nil
 }
 

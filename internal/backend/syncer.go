@@ -73,7 +73,7 @@ func (s *Syncer) Sync(ctx context.Context, req controllers.SyncRequest) (control
 	calendar := &ExchangeCalendar{Client: clients.EWS, Room: res.Spec.Exchange.Email, Send: send, Details: s.detailCache(res.Spec.Exchange.Email), Writes: s.Writes}
 	pass := syncengine.Pass{
 		Exchange: calendar,
-		Respa:    &RespaReservations{Client: clients.Respa, ResourceID: res.Spec.Respa.ResourceID},
+		Respa:    &RespaReservations{Client: clients.Respa, ResourceID: res.Spec.Respa.ResourceID, Writes: s.Writes},
 		Ledger:   s.ledger(res),
 		Options:  opts,
 		DryRun:   res.Spec.DryRun,

@@ -69,7 +69,7 @@ func BenchmarkRespaPoll(b *testing.B) {
 			}
 		}
 	}
-	p := &respaPoller{n: bn.n, url: bn.mb.Spec.Respa.URL, digests: map[types.NamespacedName]string{}, failing: map[types.NamespacedName]string{}}
+	p := &respaPoller{n: bn.n, url: bn.mb.Spec.Respa.URL, seen: map[types.NamespacedName]resourceState{}, failing: map[types.NamespacedName]string{}}
 	before := bn.rs.APIRequests()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

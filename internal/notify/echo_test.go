@@ -3,9 +3,11 @@ package notify
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/respa-exchange/respa-exchange-operator/internal/backend"
 	"github.com/respa-exchange/respa-exchange-operator/internal/ews"
+	"github.com/respa-exchange/respa-exchange-operator/internal/respa"
 )
 
 func TestRoomsToSignalSkipsOnlyOurOwnWrites(t *testing.T) {
@@ -43,5 +45,49 @@ func TestRoomsToSignalSkipsOnlyOurOwnWrites(t *testing.T) {
 	// A modification reported for an item we deleted is not ours.
 	if own.IsEcho(item("sub-d", ews.EventModified, "item-gone", "")) {
 		t.Error("a modification of an item we deleted was taken for our own")
+	}
+}
+
+func TestRespaChangesThatAreOnlyOurOwnWrites(t *testing.T) {
+	at := time.Date(2030, 1, 2, 10, 0, 0, 0, time.UTC)
+	a := respa.Reservation{ID: 1, ResourceID: "r", Begin: at, End: at.Add(time.Hour), State: respa.StateConfirmed, EventSubject: "A"}
+	b := respa.Reservation{ID: 2, ResourceID: "r", Begin: at.Add(2 * time.Hour), End: at.Add(3 * time.Hour), State: respa.StateConfirmed, EventSubject: "B"}
+	before := stateOf([]respa.Reservation{a, b})
+
+	own := &backend.OwnWrites{}
+	// We created c and moved a; Respa lists exactly what we wrote.
+	c := respa.Reservation{ID: 3, ResourceID: "r", Begin: at.Add(4 * time.Hour), End: at.Add(5 * time.Hour), State: respa.StateConfirmed, EventSubject: "C"}
+	moved := a
+	moved.Begin, moved.End = at.Add(6*time.Hour), at.Add(7*time.Hour)
+	own.RespaWrote(c)
+	own.RespaWrote(moved)
+	if !onlyOurs(before, []respa.Reservation{moved, b, c}, own) {
+		t.Error("a listing changed only by our writes was taken for somebody's change")
+	}
+	// Somebody retitles b meanwhile: a pass is needed.
+	retitled := b
+	retitled.EventSubject = "B, renamed"
+	if onlyOurs(before, []respa.Reservation{moved, retitled, c}, own) {
+		t.Error("a retitle by somebody else was taken for our own write")
+	}
+	// Somebody edits our reservation after us: its fields no longer match what we wrote.
+	edited := c
+	edited.EventDescription = "added by a person"
+	if onlyOurs(before, []respa.Reservation{moved, b, edited}, own) {
+		t.Error("an edit after our write was taken for our own write")
+	}
+	// A reservation that left the listing is not ours to explain.
+	if onlyOurs(before, []respa.Reservation{moved}, own) {
+		t.Error("a reservation gone from the listing was taken for our own write")
+	}
+	// Our cancellation shows as the state cancelled.
+	own.RespaCancelled(2)
+	cancelled := b
+	cancelled.State = respa.StateCancelled
+	if !onlyOurs(before, []respa.Reservation{moved, cancelled, c}, own) {
+		t.Error("our cancellation was taken for somebody's change")
+	}
+	if onlyOurs(before, []respa.Reservation{moved, cancelled, c}, nil) {
+		t.Error("without a write log every change must count")
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	v1alpha1 "github.com/respa-exchange/respa-exchange-operator/api/v1alpha1"
+	"github.com/respa-exchange/respa-exchange-operator/internal/backend"
 	"github.com/respa-exchange/respa-exchange-operator/internal/respa"
 )
 
@@ -20,7 +21,7 @@ func (n *Notifier) ensureRespaPollerLocked(url string) {
 		return
 	}
 	n.respaPolled[url] = true
-	p := &respaPoller{n: n, url: url, digests: map[types.NamespacedName]string{}, failing: map[types.NamespacedName]string{}}
+	p := &respaPoller{n: n, url: url, seen: map[types.NamespacedName]resourceState{}, failing: map[types.NamespacedName]string{}}
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
@@ -33,11 +34,48 @@ func (n *Notifier) ensureRespaPollerLocked(url string) {
 type respaPoller struct {
 	n   *Notifier
 	url string
-	// digests are the last digest seen per ExchangeResource; a resource seen for the first
-	// time is only recorded.
-	digests map[types.NamespacedName]string
+	// seen is the last state seen per ExchangeResource; a resource seen for the first time is
+	// only recorded.
+	seen map[types.NamespacedName]resourceState
 	// failing holds the last error of each mailbox's listing while it fails.
 	failing map[types.NamespacedName]string
+}
+
+// resourceState is a resource's reservations as the last poll saw them: one digest of all,
+// and the hash of each reservation, to tell which ones changed.
+type resourceState struct {
+	digest string
+	byID   map[int64]string
+}
+
+func stateOf(list []respa.Reservation) resourceState {
+	st := resourceState{digest: digest(list), byID: make(map[int64]string, len(list))}
+	for _, r := range list {
+		st.byID[r.ID] = backend.ReservationHash(r)
+	}
+	return st
+}
+
+// onlyOurs reports whether every reservation that changed from before to now is one the
+// operator itself just wrote, exactly as Respa stored it. A reservation that left the listing
+// is not ours to explain.
+func onlyOurs(before resourceState, now []respa.Reservation, own *backend.OwnWrites) bool {
+	if own == nil {
+		return false
+	}
+	present := make(map[int64]bool, len(now))
+	for _, r := range now {
+		present[r.ID] = true
+		if before.byID[r.ID] != backend.ReservationHash(r) && !own.IsRespaEcho(r) {
+			return false
+		}
+	}
+	for id := range before.byID {
+		if !present[id] {
+			return false
+		}
+	}
+	return true
 }
 
 // respaBatch is the resources listed with one mailbox's client (one token).
@@ -89,14 +127,14 @@ func (p *respaPoller) batches() map[types.NamespacedName]*respaBatch {
 func (p *respaPoller) poll(ctx context.Context) {
 	seen := map[types.NamespacedName]bool{}
 	for mbKey, b := range p.batches() {
-		digests, err := p.list(ctx, b)
+		lists, err := p.list(ctx, b)
 		if err != nil {
 			// Logged when it starts or changes, not at every interval of an outage.
 			if msg := err.Error(); ctx.Err() == nil && p.failing[mbKey] != msg {
 				p.n.log.Info("Respa poll failed; passes for Respa changes wait for the resync interval", "instance", p.url, "mailbox", mbKey.String(), "error", msg)
 				p.failing[mbKey] = msg
 			}
-			// Keep the last digests: the next poll compares against them.
+			// Keep the last states: the next poll compares against them.
 			for key := range b.rooms {
 				seen[key] = true
 			}
@@ -108,24 +146,29 @@ func (p *respaPoller) poll(ctx context.Context) {
 		}
 		for key, r := range b.rooms {
 			seen[key] = true
-			d := digests[r.resourceID]
-			if prev, ok := p.digests[key]; ok && prev != d {
-				p.n.trigger(key, "respa data changed")
+			list := lists[r.resourceID]
+			st := stateOf(list)
+			if prev, ok := p.seen[key]; ok && prev.digest != st.digest {
+				if onlyOurs(prev, list, p.n.opts.OwnWrites) {
+					p.n.log.V(1).Info("respa change is our own write", "resource", key.String())
+				} else {
+					p.n.trigger(key, "respa data changed")
+				}
 			}
-			p.digests[key] = d
+			p.seen[key] = st
 		}
 	}
-	for key := range p.digests {
+	for key := range p.seen {
 		if !seen[key] {
-			delete(p.digests, key)
+			delete(p.seen, key)
 		}
 	}
 }
 
-// list returns the digest of each resource of the batch: its reservations in the window from
-// now to the farthest future of the batch, all in a few requests (the client sends the ids as
-// a comma list, chunked).
-func (p *respaPoller) list(ctx context.Context, b *respaBatch) (map[string]string, error) {
+// list returns the reservations of each resource of the batch in the window from now to the
+// farthest future of the batch, all in a few requests (the client sends the ids as a comma
+// list, chunked).
+func (p *respaPoller) list(ctx context.Context, b *respaBatch) (map[string][]respa.Reservation, error) {
 	c, err := p.n.clients(b.mb)
 	if err != nil {
 		return nil, err
@@ -142,13 +185,16 @@ func (p *respaPoller) list(ctx context.Context, b *respaBatch) (map[string]strin
 	if err != nil {
 		return nil, fmt.Errorf("list reservations of %d resources: %w", len(ids), err)
 	}
-	return Digests(list), nil
+	by := map[string][]respa.Reservation{}
+	for _, r := range list {
+		by[r.ResourceID] = append(by[r.ResourceID], r)
+	}
+	return by, nil
 }
 
 // Digests hashes, per resource, the fields of its reservations that a sync carries to
-// Exchange: id, begin, end, state, subject, description, reserver and comments. modified_at
-// alone is not enough: Respa's serializer does not send it. Reservations are ordered by id, so
-// the listing order does not matter.
+// Exchange (backend.ReservationHash): modified_at alone is not enough, since Respa's
+// serializer does not send it. The listing order does not matter.
 func Digests(list []respa.Reservation) map[string]string {
 	by := map[string][]respa.Reservation{}
 	for _, r := range list {
@@ -156,14 +202,18 @@ func Digests(list []respa.Reservation) map[string]string {
 	}
 	out := make(map[string]string, len(by))
 	for id, rs := range by {
-		sort.Slice(rs, func(i, j int) bool { return rs[i].ID < rs[j].ID })
-		h := sha256.New()
-		for _, r := range rs {
-			fmt.Fprintf(h, "%d\x00%s\x00%s\x00%s\x00%q\x00%q\x00%q\x00%q\x00%q\x00%q\x00%q\n",
-				r.ID, r.Begin.UTC().Format(time.RFC3339Nano), r.End.UTC().Format(time.RFC3339Nano), r.State,
-				r.EventSubject, r.EventDescription, r.ReserverName, r.ReserverEmailAddress, r.ReserverPhoneNumber, r.HostName, r.Comments)
-		}
-		out[id] = hex.EncodeToString(h.Sum(nil))
+		out[id] = digest(rs)
 	}
 	return out
+}
+
+// digest hashes one resource's reservations, ordered by id.
+func digest(rs []respa.Reservation) string {
+	rs = slices.Clone(rs)
+	sort.Slice(rs, func(i, j int) bool { return rs[i].ID < rs[j].ID })
+	h := sha256.New()
+	for _, r := range rs {
+		fmt.Fprintf(h, "%d\x00%s\n", r.ID, backend.ReservationHash(r))
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
