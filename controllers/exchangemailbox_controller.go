@@ -54,6 +54,8 @@ type ExchangeMailboxReconciler struct {
 	// Credentials receives the resolved credentials of each Ready mailbox, so resources can use
 	// them without reading Secrets again. May be nil.
 	Credentials *CredentialCache
+	// Forget, when set, drops what other parts keep for a deleted mailbox (its clients).
+	Forget func(types.NamespacedName)
 	// MaxConcurrentReconciles bounds parallel reconciles.
 	MaxConcurrentReconciles int
 	// Feed, when set, supplies status.stream and enqueues the mailbox when it changes.
@@ -104,6 +106,9 @@ func (r *ExchangeMailboxReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 				r.Credentials.Forget(req.NamespacedName)
 			}
 			metrics.ForgetStream(req.Namespace, req.Name)
+			if r.Forget != nil {
+				r.Forget(req.NamespacedName)
+			}
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}

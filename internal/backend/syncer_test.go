@@ -143,3 +143,19 @@ func TestSyncerReportsWhatThePolicyKeeps(t *testing.T) {
 		t.Errorf("deletion policy None: %d cancelled, %d skipped; want 0 and the kept deletion counted", out.Counts.Respa.Deleted, out.Counts.Skipped)
 	}
 }
+
+func TestFactoryForgetsADeletedMailbox(t *testing.T) {
+	r := newRig(t)
+	f := NewFactory(logr.Discard())
+	first, err := f.For(r.mb, r.creds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := f.For(r.mb, r.creds); again != first {
+		t.Fatal("the same mailbox got new clients without a change")
+	}
+	f.Forget(r.mb.Namespace, r.mb.Name)
+	if again, _ := f.For(r.mb, r.creds); again == first {
+		t.Error("a forgotten mailbox's clients were kept")
+	}
+}

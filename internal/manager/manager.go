@@ -121,6 +121,8 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 		Credentials:             creds,
 		MaxConcurrentReconciles: opts.Concurrency,
 		Feed:                    feed,
+		// A deleted mailbox's clients (and the credentials inside them) are not kept.
+		Forget: func(k types.NamespacedName) { factory.Forget(k.Namespace, k.Name) },
 	}
 	if err := mbr.SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("set up ExchangeMailbox controller: %w", err)
